@@ -1,0 +1,24 @@
+"""Selective joint fine-tuning (Ge & Yu, CVPR 2017) and its baselines, as a Snakemake workflow.
+
+    snakemake --cores 2 results/demo/report.csv
+"""
+
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/descriptors.smk"
+include: "rules/retrieval.smk"
+include: "rules/train.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),

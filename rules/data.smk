@@ -1,0 +1,51 @@
+"""Datasets: the embedded demo and the manifests (one row per image) of targets and sources."""
+
+
+rule demo_data:
+    output:
+        source=directory(f"{DEMO_DATA}/source"),
+        target=directory(f"{DEMO_DATA}/target"),
+        relations=f"{DEMO_DATA}/relations.csv",
+    params:
+        settings=json.dumps(config.get("demo", {}), sort_keys=True),
+    log:
+        "logs/demo_data.log",
+    conda:
+        "../envs/sjft.yaml"
+    shell:
+        "python -m workflow demo-data --out {DEMO_DATA} --settings {params.settings:q} 2> {log}"
+
+
+rule target_manifest:
+    input:
+        get_target_files,
+    output:
+        "results/{target}/manifest/train.csv",
+        "results/{target}/manifest/test.csv",
+    params:
+        root=get_target_root,
+        splits=lambda wildcards: f"--train-split {train_split(wildcards.target)} --test-split {test_split(wildcards.target)}",
+    log:
+        "logs/target_manifest/{target}.log",
+    conda:
+        "../envs/sjft.yaml"
+    shell:
+        "python -m workflow target-manifest --root {params.root} {params.splits}"
+        " --out-dir results/{wildcards.target}/manifest 2> {log}"
+
+
+rule source_manifest:
+    input:
+        get_source_files,
+    output:
+        "results/source/{source}/manifest.csv",
+    params:
+        root=get_source_root,
+        cap=get_source_cap_arg,
+    log:
+        "logs/source_manifest/{source}.log",
+    conda:
+        "../envs/sjft.yaml"
+    shell:
+        "python -m workflow source-manifest --root {params.root} --out {output}"
+        " {params.cap} 2> {log}"

@@ -1,0 +1,147 @@
+"""Command line: ``python -m workflow <stage> ...``, one sub-command per workflow stage.
+
+The Snakemake rules call these; each runs the same way by hand. ``--settings`` options take
+JSON (the rules pass the config's sections), so that every parameter a rule's output depends
+on is visible in its command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+import torch
+
+from . import stages
+from .datasets import DatasetError
+
+
+def _json(text: str) -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from error
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m workflow", description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    sub = parser.add_subparsers(dest="stage", required=True)
+
+    p = sub.add_parser("demo-data", help="generate the embedded demo images")
+    p.add_argument("--out", required=True)
+    p.add_argument("--settings", type=_json, default={}, help="JSON: seed, image_size, source_per_class, ...")
+
+    p = sub.add_parser("target-manifest", help="list a target's images per split")
+    p.add_argument("--root", required=True, help="folder holding <split>/<class>/<image>")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--train-split", default="train", help="sub-folder of the training images (defines the classes)")
+    p.add_argument("--test-split", default="test", help="sub-folder of the test images")
+
+    p = sub.add_parser("source-manifest", help="list the source pool's images")
+    p.add_argument("--root", required=True, help="folder holding <class>/<image>")
+    p.add_argument("--out", required=True)
+    p.add_argument("--max-per-class", type=int, default=None)
+
+    p = sub.add_parser("bounds", help="equal-mass histogram edges over the target train set")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--bank", dest="bank_name", required=True, help="filter bank name (gabor)")
+    p.add_argument("--bank-settings", type=_json, required=True, help="JSON, e.g. {\"frequencies\": [...], \"orientations\": 6}")
+    p.add_argument("--bins", dest="n_bins", type=int, required=True)
+    p.add_argument("--intervals", dest="n_intervals", type=int, default=2000)
+    p.add_argument("--image-size", type=int, required=True)
+    p.add_argument("--batch-size", type=int, default=64)
+
+    p = sub.add_parser("descriptors", help="response histograms of one shard of a manifest")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--bounds", dest="bounds_file", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--shard", type=int, default=0)
+    p.add_argument("--shards", dest="n_shards", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=64)
+
+    p = sub.add_parser("knn", help="exact top-k source images per target image")
+    p.add_argument("--targets", dest="target_shards", nargs="+", required=True, help="target descriptor shards")
+    p.add_argument("--sources", dest="source_shards", nargs="+", required=True, help="source descriptor shards")
+    p.add_argument("--out", required=True)
+    p.add_argument("--k", type=int, required=True)
+    p.add_argument("--eps", type=float, default=1e-4)
+    p.add_argument("--block-size", type=int, default=16384)
+
+    p = sub.add_parser("neighbours", help="one iteration's neighbour table")
+    p.add_argument("--out", required=True)
+    p.add_argument("--targets", required=True, help="target train manifest")
+    ranking = p.add_mutually_exclusive_group(required=True)
+    ranking.add_argument("--knn", dest="knn_file", help="rank by this kNN index")
+    ranking.add_argument("--random-pool", help="rank the images of this source manifest at random")
+    p.add_argument("--length", type=int, default=0, help="random ranking length")
+    p.add_argument("--seed", type=int, default=0)
+    counts = p.add_mutually_exclusive_group(required=True)
+    counts.add_argument("--k0", type=int, help="the same count for every target")
+    counts.add_argument("--entropy", help="previous iteration's entropy.csv (the paper's rule)")
+    counts.add_argument("--match", help="take the counts of this neighbour table")
+    p.add_argument("--delta", type=float, default=0.1)
+    p.add_argument("--sigma0", type=int, default=0)
+    p.add_argument("--sigma1", type=int, default=0)
+
+    for name, help_text in (("pretrain", "train the backbone on the source set"), ("train", "one training iteration")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--arch", required=True)
+        p.add_argument("--init", required=True, help="scratch, torchvision, or a checkpoint path")
+        p.add_argument("--settings", type=_json, required=True, help="JSON of TrainSettings fields")
+        p.add_argument("--device", default="auto")
+    sub.choices["pretrain"].add_argument("--manifest", required=True)
+    sub.choices["pretrain"].add_argument("--out", required=True)
+    p.add_argument("--target", required=True, help="target train manifest")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--source", help="source manifest (joint training)")
+    p.add_argument("--neighbours", dest="neighbour_table", help="neighbour table (joint training)")
+    p.add_argument("--keep-heads", nargs="*", default=[], help="heads to take from the init checkpoint")
+
+    p = sub.add_parser("evaluate", help="predict the target test split")
+    p.add_argument("--model", dest="model_file", required=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--probs-out", required=True)
+    p.add_argument("--input-size", type=int, required=True)
+    p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("fusion", help="average the softmax of several models")
+    p.add_argument("--probs", dest="probs_files", nargs="+", required=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--probs-out", required=True)
+
+    p = sub.add_parser("report", help="the comparison table of one target")
+    p.add_argument("--results", required=True, help="results/<target>")
+    p.add_argument("--target", required=True)
+    p.add_argument("--methods", nargs="+", required=True)
+    p.add_argument("--seeds", nargs="+", type=int, required=True)
+    p.add_argument("--iterations", type=int, required=True)
+    p.add_argument("--target-manifest", required=True)
+    p.add_argument("--source-manifest", required=True)
+    p.add_argument("--relations", default=None)
+    p.add_argument("--out", required=True)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
+    """Call the stage function of the same name with the parsed options."""
+    kwargs = {k: v for k, v in vars(args).items() if k not in ("stage", "threads")}
+    getattr(stages, args.stage.replace("-", "_"))(**kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        run(args)
+    except (DatasetError, ValueError, FileNotFoundError, KeyError) as error:
+        logging.getLogger("workflow").error("%s failed: %s", args.stage, error)
+        return 1
+    return 0

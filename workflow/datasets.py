@@ -1,0 +1,97 @@
+"""Image datasets as manifests: scanning ImageFolder trees and decoding images.
+
+A manifest is a table with one row per image: ``index`` (0..n-1, the image's id in every
+later file), ``path`` (absolute), ``label`` (integer class id) and ``class_name``.
+Class ids follow the sorted class-folder names of the split that defines them (the target's
+``train`` split, or the source folder), as ``torchvision.datasets.ImageFolder`` numbers them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+log = logging.getLogger(__name__)
+
+
+class DatasetError(ValueError):
+    """A dataset folder or image that cannot be used as it is."""
+
+
+def scan_image_folder(
+    root: str | Path,
+    classes: list[str] | None = None,
+    max_per_class: int | None = None,
+) -> pd.DataFrame:
+    """List the images of an ImageFolder tree ``root/<class>/<image>`` as a manifest.
+
+    ``classes`` fixes the class list (and so the label ids), e.g. to number a test split
+    like its train split; every class folder found must then be in it. ``max_per_class``
+    keeps the first images (in sorted order) of each class, so the cap is deterministic.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder {root} does not exist (or is not a folder)")
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not found:
+        raise DatasetError(f"dataset folder {root} has no class sub-folders (expected {root}/<class>/<image>)")
+    if classes is None:
+        classes = found
+    unknown = sorted(set(found) - set(classes))
+    if unknown:
+        raise DatasetError(f"{root} has class folders that the train split lacks: {', '.join(unknown[:10])}")
+    missing = sorted(set(classes) - set(found))
+    if missing:
+        log.warning("%s has no folder for %d classes: %s", root, len(missing), ", ".join(missing[:10]))
+    rows = []
+    for label, name in enumerate(classes):
+        folder = root / name
+        if not folder.is_dir():
+            continue
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise DatasetError(f"class folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+        rows += [(str(p.resolve()), label, name) for p in files[:max_per_class]]
+    frame = pd.DataFrame(rows, columns=["path", "label", "class_name"])
+    frame.insert(0, "index", np.arange(len(frame)))
+    return frame
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    frame = pd.read_csv(path)
+    expected = {"index", "path", "label", "class_name"}
+    if not expected <= set(frame.columns):
+        raise DatasetError(f"manifest {path} lacks columns {sorted(expected - set(frame.columns))}")
+    return frame
+
+
+def class_names(manifest: pd.DataFrame) -> list[str]:
+    """Class names ordered by label id."""
+    pairs = manifest[["label", "class_name"]].drop_duplicates().sort_values("label")
+    return pairs["class_name"].tolist()
+
+
+def load_image(path: str, size: int, mode: str = "RGB") -> Image.Image:
+    """Decode ``path``, resize its shorter side to ``size`` and center-crop it to a square.
+
+    Deterministic on purpose: descriptors and evaluation must reproduce byte for byte.
+    """
+    try:
+        with Image.open(path) as image:
+            image = image.convert(mode)
+    except (OSError, UnidentifiedImageError) as error:
+        raise DatasetError(f"cannot read image {path}: {error}") from error
+    width, height = image.size
+    scale = size / min(width, height)
+    if scale != 1:
+        new = (max(size, round(width * scale)), max(size, round(height * scale)))
+        image = image.resize(new, Image.BILINEAR)
+    width, height = image.size
+    left, top = (width - size) // 2, (height - size) // 2
+    return image.crop((left, top, left + size, top + size))

@@ -1,0 +1,68 @@
+"""Small file helpers shared by every stage: atomic writes and the on-disk formats.
+
+Every output is first written under a temporary name in the same folder and then renamed,
+so a killed job never leaves a half-written file behind that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def write_json(data: dict, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def write_h5(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: dict | None = None) -> None:
+    """Write named arrays (and scalar attributes) to one HDF5 file, atomically."""
+    import h5py
+
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for name, array in arrays.items():
+                f.create_dataset(name, data=array)
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = value
+
+
+def read_h5(path: str | os.PathLike, names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Read the named arrays (all if ``names`` is None) and the attributes of an HDF5 file."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        out = {name: f[name][()] for name in (names or list(f.keys()))}
+        out.update({f"attr:{k}": v for k, v in f.attrs.items()})
+    return out

@@ -1,0 +1,160 @@
+"""Joint fine-tuning (paper, 3.2): target and borrowed source images in every mini-batch.
+
+An epoch walks the target training images in a random order; each target image brings one
+source image drawn uniformly from its neighbour list, so a batch of B target images holds B
+source images too. The loss is
+
+    L = CE(target head(x_t), y_t) + source_weight * CE(source head(x_s), y_s),
+
+optimised by SGD with momentum; the learning rate drops by 10x after ``lr_step`` of the steps.
+With no neighbours this is plain fine-tuning, and with the source set as the "target" it is
+the pretraining of the backbone on the source classes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .datasets import load_image
+
+log = logging.getLogger(__name__)
+
+MEAN = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+STD = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+
+
+@dataclass
+class TrainSettings:
+    epochs: int
+    batch_size: int
+    lr: float
+    head_lr_mult: float = 10.0
+    lr_step: float = 0.67
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    source_weight: float = 1.0
+    input_size: int = 64
+    flip: bool = True
+    crop_padding: int = 4
+    workers: int = 0
+    seed: int = 0
+
+
+def to_tensor(path: str, size: int) -> torch.Tensor:
+    """Decoded, resized and center-cropped image, normalised: (3, size, size) float32."""
+    array = np.asarray(load_image(path, size), dtype=np.float32) / 255.0
+    return (torch.from_numpy(array).permute(2, 0, 1) - MEAN) / STD
+
+
+def augment(image: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """A random crop of the reflect-padded image and an optional horizontal flip."""
+    if padding:
+        size = image.shape[-1]
+        padded = F.pad(image[None], (padding,) * 4, mode="reflect")[0]
+        top, left = torch.randint(0, 2 * padding + 1, (2,), generator=generator).tolist()
+        image = padded[:, top : top + size, left : left + size]
+    if flip and torch.rand((), generator=generator) < 0.5:
+        image = image.flip(-1)
+    return image
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """One epoch's (target image, borrowed source image) pairs; source index -1 means none."""
+
+    def __init__(self, pairs, target_items, source_items, settings: TrainSettings, epoch: int):
+        self.pairs, self.target_items, self.source_items = pairs, target_items, source_items
+        self.settings, self.epoch = settings, epoch
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int):
+        s = self.settings
+        generator = torch.Generator().manual_seed(hash((s.seed, self.epoch, i)) % 2**63)
+        target, source = self.pairs[i]
+        path, label = self.target_items[target]
+        item = [augment(to_tensor(path, s.input_size), s.crop_padding, s.flip, generator), label]
+        if source >= 0:
+            path, label = self.source_items[source]
+            item += [augment(to_tensor(path, s.input_size), s.crop_padding, s.flip, generator), label]
+        return tuple(item)
+
+
+def epoch_pairs(n_targets: int, neighbours: list[np.ndarray] | None, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """A shuffled pass over the targets, each with one uniformly drawn neighbour (or -1)."""
+    order = rng.permutation(n_targets)
+    if neighbours is None:
+        return [(int(t), -1) for t in order]
+    return [(int(t), int(neighbours[t][rng.integers(len(neighbours[t]))]) if len(neighbours[t]) else -1) for t in order]
+
+
+def joint_batches(target_items, source_items, neighbours, settings: TrainSettings, epoch: int):
+    """The batches of one epoch: dicts head -> (images, labels)."""
+    rng = np.random.default_rng([settings.seed, epoch])
+    pairs = epoch_pairs(len(target_items), neighbours, rng)
+    if neighbours is not None and any(s < 0 for _, s in pairs):
+        raise ValueError("a target image has an empty neighbour list")
+    dataset = PairDataset(pairs, target_items, source_items, settings, epoch)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=settings.batch_size, num_workers=settings.workers)
+    for batch in loader:
+        out = {"target": (batch[0], batch[1])}
+        if len(batch) == 4:
+            out["source"] = (batch[2], batch[3])
+        yield out
+
+
+def make_optimizer(model: nn.Module, settings: TrainSettings, steps: int):
+    """SGD with the heads at ``head_lr_mult`` x lr, and a 10x drop after ``lr_step`` of the steps."""
+    groups = [
+        {"params": list(model.backbone.parameters()), "lr": settings.lr},
+        {"params": list(model.heads.parameters()), "lr": settings.lr * settings.head_lr_mult},
+    ]
+    optimizer = torch.optim.SGD(groups, momentum=settings.momentum, weight_decay=settings.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[int(settings.lr_step * steps)], gamma=0.1)
+    return optimizer, scheduler
+
+
+def fit(model, target_items, settings: TrainSettings, device, source_items=None, neighbours=None, head="target") -> dict:
+    """Train ``model`` in place for ``settings.epochs`` epochs; return timing and loss figures.
+
+    target_items / source_items: lists of (path, label); neighbours: per target index, an
+    array of source indices (None trains on the targets alone, through head ``head``).
+    """
+    torch.manual_seed(settings.seed)
+    steps = settings.epochs * -(-len(target_items) // settings.batch_size)
+    optimizer, scheduler = make_optimizer(model, settings, steps)
+    weights = {head: 1.0, "source": settings.source_weight}
+    model.to(device).train()
+    start, seen, last_loss = time.perf_counter(), 0, float("nan")
+    for epoch in range(settings.epochs):
+        total, correct, count = 0.0, 0, 0
+        for batch in joint_batches(target_items, source_items, neighbours, settings, epoch):
+            if head != "target":
+                batch = {head: batch["target"]}
+            images = torch.cat([x for x, _ in batch.values()]).to(device)
+            features = model.backbone(images)
+            loss, offset = 0.0, 0
+            for name, (_, labels) in batch.items():
+                logits = model.heads[name](features[offset : offset + len(labels)])
+                offset += len(labels)
+                loss = loss + weights[name] * F.cross_entropy(logits, labels.to(device))
+                if name == head:
+                    correct += int((logits.argmax(1).cpu() == labels).sum())
+                    count += len(labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += float(loss) * len(batch[head][1])
+            seen += len(images)
+        last_loss = total / max(count, 1)
+        rate = seen / (time.perf_counter() - start)
+        log.info("epoch %d/%d  loss %.4f  %s acc %.3f  %.0f img/s", epoch + 1, settings.epochs, last_loss, head, correct / max(count, 1), rate)
+    return {"train_seconds": time.perf_counter() - start, "images_seen": seen, "final_loss": last_loss}
