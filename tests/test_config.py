@@ -1,0 +1,65 @@
+"""Bad input is refused with a message that names it: config keys, dataset paths, images."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import default_config, snakemake, write_config
+
+
+def dry_run_error(tmp_path, config) -> str:
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "-n", "--", "results/demo/report.csv", check=False)
+    assert result.returncode != 0
+    return result.stdout + result.stderr
+
+
+def test_default_config_validates(tmp_path):
+    write_config(tmp_path, default_config())
+    assert snakemake(tmp_path, "-n", "--", "results/demo/report.csv").returncode == 0
+
+
+def test_unknown_key_is_named(tmp_path):
+    config = default_config()
+    config["train"]["lrr"] = 0.1
+    assert "lrr" in dry_run_error(tmp_path, config)
+
+
+def test_missing_key_is_named(tmp_path):
+    config = default_config()
+    del config["selection"]["k0"]
+    assert "'k0' is a required property" in dry_run_error(tmp_path, config)
+
+
+@pytest.mark.parametrize(("section", "key", "value"), [("selection", "k0", -3), ("bank", "bins", "many"), ("train", "source_head", "imagenet")])
+def test_bad_values_are_named(tmp_path, section, key, value):
+    config = default_config()
+    config[section][key] = value
+    message = dry_run_error(tmp_path, config)
+    assert repr(value) in message or str(value) in message
+    assert key in message
+
+
+def test_unknown_source_of_a_target_is_named(tmp_path):
+    config = default_config()
+    config["targets"]["demo"]["source"] = "imagenet"
+    assert "targets.demo.source" in dry_run_error(tmp_path, config)
+
+
+def test_imagefolder_target_needs_a_root(tmp_path):
+    config = default_config()
+    config["targets"]["demo"] = {"kind": "imagefolder", "source": "demo"}
+    assert "'root' is a required property" in dry_run_error(tmp_path, config)
+
+
+def test_missing_dataset_folder_is_named(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "workflow", "target-manifest", "--root", str(tmp_path / "nowhere"), "--out-dir", str(tmp_path / "m")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 1
+    assert str(tmp_path / "nowhere" / "train") in result.stderr
+    assert not (tmp_path / "m").exists()

@@ -1,0 +1,122 @@
+"""Scanning ImageFolder trees into manifests, decoding images, and the errors for bad folders."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from workflow.datasets import DatasetError, class_names, load_image, scan_image_folder
+
+
+def write_image(path: Path, colour=(10, 20, 30), size=(8, 6)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """root/train/{zebra, ant, moth} and root/test/{ant, zebra}, plus files that are not images."""
+    root = tmp_path / "data"
+    for name, n in (("zebra", 2), ("ant", 4), ("moth", 3)):
+        for i in range(n):
+            write_image(root / "train" / name / f"img{i}.png")
+    write_image(root / "train" / "ant" / "extra.JPG")  # upper-case suffix still counts
+    (root / "train" / "ant" / "notes.txt").write_text("not an image")
+    write_image(root / "train" / ".hidden" / "x.png")  # hidden folders are no class
+    for name in ("zebra", "ant"):
+        write_image(root / "test" / name / "a.png")
+    return root
+
+
+def test_scan_numbers_sorted_classes(tree):
+    frame = scan_image_folder(tree / "train")
+    assert list(frame.columns) == ["index", "path", "label", "class_name"]
+    assert frame["index"].tolist() == list(range(len(frame)))
+    assert class_names(frame) == ["ant", "moth", "zebra"]
+    label_of = dict(zip(frame["class_name"], frame["label"]))
+    assert label_of == {"ant": 0, "moth": 1, "zebra": 2}
+    assert frame.groupby("class_name").size().to_dict() == {"ant": 5, "moth": 3, "zebra": 2}
+    ants = frame.loc[frame["class_name"] == "ant", "path"].tolist()
+    assert [Path(p).name for p in ants] == sorted(["extra.JPG", "img0.png", "img1.png", "img2.png", "img3.png"])
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in frame["path"])
+    assert frame["label"].is_monotonic_increasing
+
+
+def test_max_per_class_keeps_the_first_sorted_images(tree):
+    frame = scan_image_folder(tree / "train", max_per_class=2)
+    assert frame.groupby("class_name").size().to_dict() == {"ant": 2, "moth": 2, "zebra": 2}
+    ants = [Path(p).name for p in frame.loc[frame["class_name"] == "ant", "path"]]
+    assert ants == ["extra.JPG", "img0.png"]
+    assert frame["index"].tolist() == list(range(6))
+
+
+def test_test_split_is_numbered_like_the_train_split(tree):
+    train = scan_image_folder(tree / "train")
+    test = scan_image_folder(tree / "test", classes=class_names(train))
+    # test has no moth folder: ant stays 0 and zebra stays 2
+    assert dict(zip(test["class_name"], test["label"])) == {"ant": 0, "zebra": 2}
+    assert test["index"].tolist() == [0, 1]
+    assert class_names(test) == ["ant", "zebra"]
+
+
+def test_missing_root_names_the_path(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DatasetError, match=re.escape(str(missing))):
+        scan_image_folder(missing)
+
+
+def test_root_without_class_folders_names_the_path(tmp_path):
+    write_image(tmp_path / "flat" / "loose.png")
+    with pytest.raises(DatasetError, match="no class sub-folders") as info:
+        scan_image_folder(tmp_path / "flat")
+    assert str(tmp_path / "flat") in str(info.value)
+
+
+def test_class_folder_without_images_names_the_folder(tree):
+    empty = tree / "train" / "empty_class"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no pictures here")
+    with pytest.raises(DatasetError, match="holds no images") as info:
+        scan_image_folder(tree / "train")
+    assert str(empty) in str(info.value)
+
+
+def test_test_class_absent_from_train_names_path_and_class(tree):
+    write_image(tree / "test" / "unicorn" / "a.png")
+    train = scan_image_folder(tree / "train")
+    with pytest.raises(DatasetError, match="unicorn") as info:
+        scan_image_folder(tree / "test", classes=class_names(train))
+    assert str(tree / "test") in str(info.value)
+
+
+def test_unreadable_image_names_the_path(tmp_path):
+    garbage = tmp_path / "cls" / "broken.jpg"
+    garbage.parent.mkdir()
+    garbage.write_bytes(b"this is not a jpeg at all" * 10)
+    with pytest.raises(DatasetError, match="cannot read image") as info:
+        load_image(str(garbage), 8)
+    assert str(garbage) in str(info.value)
+
+
+def test_load_image_resizes_shorter_side_and_center_crops(tmp_path):
+    # 30 x 10: red | green | blue thirds; the centre 10 x 10 square is all green
+    array = np.zeros((10, 30, 3), dtype=np.uint8)
+    array[:, :10, 0] = 255
+    array[:, 10:20, 1] = 255
+    array[:, 20:, 2] = 255
+    path = tmp_path / "stripes.png"
+    Image.fromarray(array).save(path)
+
+    same = np.asarray(load_image(str(path), 10))
+    assert same.shape == (10, 10, 3)
+    assert np.all(same == [0, 255, 0])
+
+    half = np.asarray(load_image(str(path), 5))  # resized to 15 x 5, then the centre 5 x 5
+    assert half.shape == (5, 5, 3)
+    assert np.all(half[:, 1:4, 1] > 200) and np.all(half[:, 1:4, [0, 2]] < 60)
+
+    gray = np.asarray(load_image(str(path), 10, mode="L"))
+    assert gray.shape == (10, 10)

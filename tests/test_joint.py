@@ -1,0 +1,166 @@
+"""Joint fine-tuning: the composition of joint mini-batches, and fit() on a tiny problem.
+
+Every fake image is one solid colour, which the random crop of a reflect-padded image and the
+horizontal flip leave unchanged, so each image tensor in a batch can be traced back to its file
+independently of the label that travels with it.
+"""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from workflow.evaluation import predict
+from workflow.joint import TrainSettings, epoch_pairs, fit, joint_batches, to_tensor
+from workflow.model import JointNet
+
+SIZE = 16
+N_TARGETS = 7
+SOURCE_OFFSET = 100  # source s has label 100 + s
+# disjoint neighbour lists, one of length one, so any mix-up of pairs shows
+NEIGHBOURS = [np.array([0])] + [np.array([2 * t - 1, 2 * t]) for t in range(1, N_TARGETS)]
+N_SOURCES = 2 * N_TARGETS - 1
+
+
+def solid(path, colour, size=SIZE):
+    Image.new("RGB", (size, size), tuple(int(c) for c in colour)).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def items(tmp_path_factory):
+    """(target_items, source_items): solid images whose labels are their own ids."""
+    folder = tmp_path_factory.mktemp("joint")
+    targets = [(solid(folder / f"t{t}.png", (30 + 25 * t, 200, 40)), t) for t in range(N_TARGETS)]
+    sources = [(solid(folder / f"s{s}.png", (40, 15 + 15 * s, 220)), SOURCE_OFFSET + s) for s in range(N_SOURCES)]
+    return targets, sources
+
+
+def identify(images: torch.Tensor, items) -> list[int]:
+    """The index of the file each image tensor was decoded from."""
+    references = torch.stack([to_tensor(path, SIZE) for path, _ in items])
+    found = []
+    for image in images:
+        matches = [i for i, ref in enumerate(references) if torch.allclose(image, ref, atol=1e-5)]
+        assert len(matches) == 1
+        found.append(matches[0])
+    return found
+
+
+def settings(**overrides) -> TrainSettings:
+    base = dict(epochs=1, batch_size=3, lr=0.01, input_size=SIZE, crop_padding=2, flip=True, workers=0, seed=3)
+    return TrainSettings(**{**base, **overrides})
+
+
+@pytest.mark.parametrize("epoch", [0, 1, 2])
+def test_joint_batches_pair_each_target_with_one_of_its_neighbours(items, epoch):
+    targets, sources = items
+    seen = []
+    for batch in joint_batches(targets, sources, NEIGHBOURS, settings(), epoch):
+        assert set(batch) == {"target", "source"}
+        (t_images, t_labels), (s_images, s_labels) = batch["target"], batch["source"]
+        assert len(t_images) == len(t_labels) == len(s_images) == len(s_labels) > 0
+        assert t_images.shape[1:] == s_images.shape[1:] == (3, SIZE, SIZE)
+        t_ids, s_ids = identify(t_images, targets), identify(s_images, sources)
+        # the labels travel with their own images
+        assert t_labels.tolist() == t_ids
+        assert s_labels.tolist() == [SOURCE_OFFSET + s for s in s_ids]
+        for t, s in zip(t_ids, s_ids):
+            assert s in NEIGHBOURS[t]
+        seen += t_ids
+    assert sorted(seen) == list(range(N_TARGETS))  # an epoch covers every target image once
+
+
+def test_epochs_walk_the_targets_in_different_orders(items):
+    targets, sources = items
+    orders = {
+        tuple(i for batch in joint_batches(targets, sources, NEIGHBOURS, settings(), epoch) for i in batch["target"][1].tolist())
+        for epoch in range(4)
+    }
+    assert len(orders) > 1
+
+
+def test_without_neighbours_only_target_images_come_out(items):
+    targets, _ = items
+    batches = list(joint_batches(targets, None, None, settings(batch_size=4), 0))
+    assert [len(b["target"][1]) for b in batches] == [4, 3]
+    seen = []
+    for batch in batches:
+        assert set(batch) == {"target"}
+        images, labels = batch["target"]
+        assert identify(images, targets) == labels.tolist()
+        seen += labels.tolist()
+    assert sorted(seen) == list(range(N_TARGETS))
+
+
+def test_an_empty_neighbour_list_is_an_error(items):
+    targets, sources = items
+    neighbours = list(NEIGHBOURS)
+    neighbours[3] = np.array([], dtype=np.int64)
+    with pytest.raises(ValueError, match="empty neighbour list"):
+        list(joint_batches(targets, sources, neighbours, settings(), 0))
+
+
+def test_neighbours_are_drawn_uniformly():
+    rng = np.random.default_rng(0)
+    neighbours = [np.array([5, 9, 2]), np.array([7])]
+    draws = [dict(epoch_pairs(2, neighbours, rng))[0] for _ in range(3000)]
+    shares = np.array([draws.count(s) for s in (5, 9, 2)]) / len(draws)
+    np.testing.assert_allclose(shares, 1 / 3, atol=0.04)
+    assert len(set(draws)) == 3
+
+
+# ---------------------------------------------------------------- fit
+
+
+def colour_items(folder, n_per_class, seed):
+    """Noisy reddish images (label 0) and bluish ones (label 1)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for label, base in enumerate(((200, 40, 40), (40, 40, 200))):
+        for i in range(n_per_class):
+            noise = rng.integers(-25, 26, (SIZE, SIZE, 3))
+            array = np.clip(np.array(base) + noise, 0, 255).astype(np.uint8)
+            path = folder / f"c{label}_{seed}_{i}.png"
+            Image.fromarray(array).save(path)
+            out.append((str(path), label))
+    return out
+
+
+def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1))))
+
+
+def test_fit_learns_two_colours(tmp_path):
+    torch.manual_seed(0)
+    train, test = colour_items(tmp_path, 8, seed=1), colour_items(tmp_path, 6, seed=2)
+    test_paths, test_labels = [p for p, _ in test], np.array([y for _, y in test])
+    model = JointNet("resnet18", {"target": 2})
+    before = cross_entropy(predict(model, test_paths, SIZE, "cpu"), test_labels)
+
+    result = fit(model, train, settings(epochs=5, batch_size=4, lr=0.01), "cpu")
+
+    probs = predict(model, test_paths, SIZE, "cpu")
+    after = cross_entropy(probs, test_labels)
+    assert after < before
+    assert np.mean(probs.argmax(1) == test_labels) > 0.75
+    assert result["images_seen"] == 5 * len(train)
+    assert np.isfinite(result["final_loss"])
+
+
+def test_joint_fit_trains_the_source_head_on_borrowed_images(items):
+    targets, sources = items
+    torch.manual_seed(0)
+    # target labels 0..6 and source labels 0..12 index heads of 7 and 13 classes
+    sources = [(p, s - SOURCE_OFFSET) for p, s in sources]
+    model = JointNet("resnet18", {"target": N_TARGETS, "source": N_SOURCES})
+    head_before = model.heads["source"].weight.detach().clone()
+    result = fit(model, targets, settings(epochs=2, batch_size=4), "cpu", source_items=sources, neighbours=NEIGHBOURS)
+    assert result["images_seen"] == 2 * 2 * N_TARGETS  # a source image beside every target image
+    assert not torch.equal(model.heads["source"].weight, head_before)
+
+    plain = JointNet("resnet18", {"target": N_TARGETS, "source": N_SOURCES})
+    head_before = plain.heads["source"].weight.detach().clone()
+    result = fit(plain, targets, settings(epochs=2, batch_size=4), "cpu")
+    assert result["images_seen"] == 2 * N_TARGETS
+    assert torch.equal(plain.heads["source"].weight, head_before)  # no source images, no source loss

@@ -1,0 +1,108 @@
+"""End to end: the demo workflow as a user runs it, its report, and what reruns after a change."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import copy_run, default_config, snakemake, write_config
+from workflow.io import read_h5
+
+pytestmark = pytest.mark.slow
+
+
+def planned_jobs(dry_run_output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: rule -> job count."""
+    table = dry_run_output.split("Job stats:")[-1]
+    jobs = {}
+    for line in table.splitlines():
+        match = re.fullmatch(r"\s*([\w-]+)\s+(\d+)\s*", line)
+        if match and match.group(1) != "total":
+            jobs[match.group(1)] = int(match.group(2))
+    return jobs
+
+
+def test_demo_report_compares_every_method(demo_run):
+    report = pd.read_csv(demo_run / "results/demo/report.csv")
+    config = default_config()
+    iterations = config["selection"]["iterations"]
+    for method in ("finetune", "joint-random", "selective"):
+        rows = report[report.method == method]
+        assert sorted(rows.iteration) == list(range(iterations)), method
+    assert (report.method == "fusion").sum() == 1
+    assert report[["top1", "mean_class_acc"]].apply(lambda c: c.between(0, 1)).all().all()
+    chance = 1 / 9  # nine demo target classes
+    assert (report.top1 > 2 * chance).all(), report
+
+
+def test_selective_retrieves_related_source_classes(demo_run):
+    report = pd.read_csv(demo_run / "results/demo/report.csv")
+    selective = report[report.method == "selective"]
+    random = report[report.method == "joint-random"]
+    assert (selective.retrieval_precision > 3 * selective.random_precision).all(), selective
+    # random borrowing stays near the random rate, and borrows as many pairs as selective
+    assert (abs(random.retrieval_precision - random.random_precision) < 0.1).all(), random
+    assert list(random.n_pairs) == list(selective.n_pairs)
+    assert (selective.n_pairs.diff().dropna() >= 0).all(), "K never shrinks over iterations"
+
+
+def test_neighbour_counts_follow_the_entropy_rule(demo_run):
+    config = default_config()["selection"]
+    k0 = config["k0"]
+    run = demo_run / "results/demo/selective/seed-0"
+    entropy = pd.read_csv(run / "iter-0/entropy.csv")
+    assert (entropy.k == k0).all()
+    grow = np.where(~entropy.correct, 4 * k0, np.where(entropy.entropy >= config["delta"], 2 * k0, 0))
+    table = pd.read_csv(run / "iter-1/neighbours.csv")
+    counts = np.bincount(table.target_index, minlength=len(entropy))
+    assert (counts == k0 + grow).all()
+    knn = read_h5(demo_run / "results/demo/bank-gabor/knn.h5")
+    first = table[table.target_index == 0].sort_values("rank").source_index.to_numpy()
+    assert (first == knn["ids"][0, : len(first)]).all(), "iteration lists are prefixes of the kNN ranking"
+
+
+def test_descriptors_are_deterministic(demo_run, tmp_path):
+    """Recomputing a source shard by hand reproduces the workflow's file exactly."""
+    out = tmp_path / "again.h5"
+    subprocess.run(
+        [sys.executable, "-m", "workflow", "descriptors",
+         "--manifest", str(demo_run / "results/source/demo/manifest.csv"),
+         "--bounds", str(demo_run / "results/demo/bank-gabor/bounds.h5"),
+         "--out", str(out), "--shard", "0", "--shards", "2"],
+        check=True, capture_output=True,
+    )
+    before = read_h5(demo_run / "results/demo/bank-gabor/hist/source/shard-0.h5")
+    again = read_h5(out)
+    assert np.array_equal(before["hist"], again["hist"]) and np.array_equal(before["index"], again["index"])
+
+
+def test_changing_bins_reruns_descriptors_and_everything_downstream(demo_run, tmp_path):
+    workdir = copy_run(demo_run, tmp_path / "bins")
+    config = default_config()
+    config["bank"]["bins"] = 16
+    write_config(workdir, config)
+    jobs = planned_jobs(snakemake(workdir, "-n", "--", "results/demo/report.csv").stdout)
+    assert {"bounds", "descriptors", "knn", "neighbours", "train", "evaluate", "fusion", "report"} <= set(jobs)
+    assert not {"demo_data", "target_manifest", "source_manifest", "pretrain"} & set(jobs)
+
+
+def test_changing_learning_rate_reruns_training_only(demo_run, tmp_path):
+    workdir = copy_run(demo_run, tmp_path / "lr")
+    config = default_config()
+    config["train"]["lr"] = 0.02
+    write_config(workdir, config)
+    jobs = planned_jobs(snakemake(workdir, "-n", "--", "results/demo/report.csv").stdout)
+    iterations = config["selection"]["iterations"]
+    assert jobs["train"] == 3 * iterations and jobs["evaluate"] == 3 * iterations
+    # iteration 0's neighbours do not depend on training; later ones follow the new entropies
+    assert jobs["neighbours"] == 2 * (iterations - 1)
+    assert not {"demo_data", "target_manifest", "source_manifest", "bounds", "descriptors", "knn", "pretrain"} & set(jobs)
+
+
+def test_unchanged_config_has_nothing_to_do(demo_run):
+    assert "Nothing to be done" in snakemake(demo_run, "-n", "--", "results/demo/report.csv").stdout
