@@ -10,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from workflow.evaluation import predict
 from workflow.joint import TrainSettings, epoch_pairs, fit, joint_batches, to_tensor
 from workflow.model import JointNet
 
@@ -127,6 +126,14 @@ def colour_items(folder, n_per_class, seed):
     return out
 
 
+@torch.no_grad()
+def softmax_outputs(model, paths, head="target") -> np.ndarray:
+    """The head's softmax on the (unaugmented) images, the model in eval mode."""
+    model.eval()
+    images = torch.stack([to_tensor(path, SIZE) for path in paths])
+    return torch.softmax(model(images, head), dim=1).numpy()
+
+
 def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1))))
 
@@ -136,15 +143,15 @@ def test_fit_learns_two_colours(tmp_path):
     train, test = colour_items(tmp_path, 8, seed=1), colour_items(tmp_path, 6, seed=2)
     test_paths, test_labels = [p for p, _ in test], np.array([y for _, y in test])
     model = JointNet("resnet18", {"target": 2})
-    before = cross_entropy(predict(model, test_paths, SIZE, "cpu"), test_labels)
+    before = cross_entropy(softmax_outputs(model, test_paths), test_labels)
 
-    result = fit(model, train, settings(epochs=5, batch_size=4, lr=0.01), "cpu")
+    result = fit(model, train, settings(epochs=10, batch_size=8, lr=0.001), "cpu")
 
-    probs = predict(model, test_paths, SIZE, "cpu")
+    probs = softmax_outputs(model, test_paths)
     after = cross_entropy(probs, test_labels)
     assert after < before
     assert np.mean(probs.argmax(1) == test_labels) > 0.75
-    assert result["images_seen"] == 5 * len(train)
+    assert result["images_seen"] == 10 * len(train)
     assert np.isfinite(result["final_loss"])
 
 
@@ -153,14 +160,28 @@ def test_joint_fit_trains_the_source_head_on_borrowed_images(items):
     torch.manual_seed(0)
     # target labels 0..6 and source labels 0..12 index heads of 7 and 13 classes
     sources = [(p, s - SOURCE_OFFSET) for p, s in sources]
+    train = settings(epochs=2, batch_size=4, weight_decay=0.0)  # weights move only by gradients
     model = JointNet("resnet18", {"target": N_TARGETS, "source": N_SOURCES})
     head_before = model.heads["source"].weight.detach().clone()
-    result = fit(model, targets, settings(epochs=2, batch_size=4), "cpu", source_items=sources, neighbours=NEIGHBOURS)
+    result = fit(model, targets, train, "cpu", source_items=sources, neighbours=NEIGHBOURS)
     assert result["images_seen"] == 2 * 2 * N_TARGETS  # a source image beside every target image
     assert not torch.equal(model.heads["source"].weight, head_before)
 
     plain = JointNet("resnet18", {"target": N_TARGETS, "source": N_SOURCES})
     head_before = plain.heads["source"].weight.detach().clone()
-    result = fit(plain, targets, settings(epochs=2, batch_size=4), "cpu")
+    result = fit(plain, targets, train, "cpu")
     assert result["images_seen"] == 2 * N_TARGETS
     assert torch.equal(plain.heads["source"].weight, head_before)  # no source images, no source loss
+
+
+def test_pretraining_on_the_source_head_weighs_its_loss_one(items):
+    """With head="source" the source set is the one being trained: source_weight (the weight of
+    *borrowed* images) must not scale its loss, even when it is zero."""
+    _, sources = items
+    sources = [(p, s - SOURCE_OFFSET) for p, s in sources]
+    torch.manual_seed(0)
+    model = JointNet("resnet18", {"source": N_SOURCES})
+    result = fit(model, sources, settings(epochs=1, batch_size=5, source_weight=0.0), "cpu", head="source")
+    assert result["images_seen"] == N_SOURCES
+    # the cross-entropy of 13 classes from random heads is about log 13; a zero weight would give 0
+    assert result["final_loss"] > 0.5

@@ -127,12 +127,6 @@ def test_duplicate_sources_are_ordered_by_smaller_id(block_sizes):
     np.testing.assert_allclose(topk.distances, expected_d, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TopK.add computes a block's distances with a float32 BLAS matmul whose rounding depends "
-    "on a source's position in the block, so identical source histograms can get distances 1 ulp "
-    "apart and are then ordered by that, not by id: the result depends on the block layout",
-)
 def test_duplicate_sources_order_does_not_depend_on_block_layout():
     targets, sources, ids, weights, _, expected_i = duplicated_problem()
     got = {}

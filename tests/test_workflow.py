@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from conftest import copy_run, default_config, snakemake, write_config
 from workflow.io import read_h5
@@ -79,6 +80,26 @@ def test_descriptors_are_deterministic(demo_run, tmp_path):
     before = read_h5(demo_run / "results/demo/bank-gabor/hist/source/shard-0.h5")
     again = read_h5(out)
     assert np.array_equal(before["hist"], again["hist"]) and np.array_equal(before["index"], again["index"])
+
+
+@pytest.mark.parametrize("output", ["results/source/demo/pretrain/model.pt", "results/demo/selective/seed-0/iter-1/model.pt"])
+def test_training_is_reproducible(demo_run, tmp_path, output):
+    """Rerunning a training job with the same config reproduces its weights exactly."""
+    workdir = copy_run(demo_run, tmp_path / "again")
+    snakemake(workdir, "--force", "--", output)
+    before = torch.load(demo_run / output, weights_only=True)
+    again = torch.load(workdir / output, weights_only=True)
+    for part in ("backbone", "heads"):
+        flat_before, flat_again = _flatten(before[part]), _flatten(again[part])
+        assert flat_before.keys() == flat_again.keys()
+        assert all(torch.equal(flat_before[k], flat_again[k]) for k in flat_before), f"{output}: {part} differs"
+
+
+def _flatten(state: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in state.items():
+        out.update(_flatten(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return out
 
 
 def test_changing_bins_reruns_descriptors_and_everything_downstream(demo_run, tmp_path):

@@ -8,14 +8,13 @@ on is visible in its command line.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
 
-import torch
-
-from . import stages
 from .datasets import DatasetError
+from .stages import STAGES
 
 
 def _json(text: str) -> dict:
@@ -69,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--k", type=int, required=True)
     p.add_argument("--eps", type=float, default=1e-4)
-    p.add_argument("--block-size", type=int, default=16384)
+    p.add_argument("--block-size", type=int, default=4096)
 
     p = sub.add_parser("neighbours", help="one iteration's neighbour table")
     p.add_argument("--out", required=True)
@@ -131,13 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> None:
     """Call the stage function of the same name with the parsed options."""
     kwargs = {k: v for k, v in vars(args).items() if k not in ("stage", "threads")}
-    getattr(stages, args.stage.replace("-", "_"))(**kwargs)
+    module = importlib.import_module(f"workflow.stages.{STAGES[args.stage]}")
+    getattr(module, args.stage.replace("-", "_"))(**kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
     if args.threads:
+        import torch  # only here: stages without torch start seconds faster
+
         torch.set_num_threads(args.threads)
     try:
         run(args)

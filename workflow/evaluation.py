@@ -1,4 +1,4 @@
-"""Predictions, softmax entropy, accuracy, and the fusion of iteration models (paper, 3.3-3.4).
+"""Softmax entropy, accuracy, and the fusion of iteration models (paper, 3.3-3.4), in numpy.
 
 Entropy is in nats: H(p) = -sum_c p_c log p_c. Mean per-class accuracy averages the recall of
 every class present in the labels, so small classes weigh as much as large ones. Fusion
@@ -8,21 +8,6 @@ averages the softmax outputs of several models and predicts the arg-max of the a
 from __future__ import annotations
 
 import numpy as np
-import torch
-
-from .joint import to_tensor
-
-
-@torch.no_grad()
-def predict(model, paths: list[str], input_size: int, device, head: str = "target", batch_size: int = 128) -> np.ndarray:
-    """Softmax outputs of ``head`` for images (deterministic center crops): (n, classes) float32."""
-    model.to(device).eval()
-    out = []
-    for start in range(0, len(paths), batch_size):
-        images = torch.stack([to_tensor(p, input_size) for p in paths[start : start + batch_size]])
-        out.append(torch.softmax(model(images.to(device), head).float(), dim=1).cpu())
-    n_classes = model.heads[head].out_features
-    return torch.cat(out).numpy() if out else np.empty((0, n_classes), dtype=np.float32)
 
 
 def entropy(probs: np.ndarray) -> np.ndarray:

@@ -8,7 +8,8 @@ source images too. The loss is
 
 optimised by SGD with momentum; the learning rate drops by 10x after ``lr_step`` of the steps.
 With no neighbours this is plain fine-tuning, and with the source set as the "target" it is
-the pretraining of the backbone on the source classes.
+the pretraining of the backbone on the source classes. ``predict`` gives a head's softmax on
+deterministic center crops, for the entropy table and the evaluation.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
     torch.manual_seed(settings.seed)
     steps = settings.epochs * -(-len(target_items) // settings.batch_size)
     optimizer, scheduler = make_optimizer(model, settings, steps)
-    weights = {head: 1.0, "source": settings.source_weight}
+    weights = {"source": settings.source_weight, head: 1.0}  # pretraining: the source head is the main one
     model.to(device).train()
     start, seen, last_loss = time.perf_counter(), 0, float("nan")
     for epoch in range(settings.epochs):
@@ -152,9 +153,21 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total += float(loss) * len(batch[head][1])
+            total += loss.item() * len(batch[head][1])
             seen += len(images)
         last_loss = total / max(count, 1)
         rate = seen / (time.perf_counter() - start)
         log.info("epoch %d/%d  loss %.4f  %s acc %.3f  %.0f img/s", epoch + 1, settings.epochs, last_loss, head, correct / max(count, 1), rate)
     return {"train_seconds": time.perf_counter() - start, "images_seen": seen, "final_loss": last_loss}
+
+
+@torch.no_grad()
+def predict(model, paths: list[str], input_size: int, device, head: str = "target", batch_size: int = 128) -> np.ndarray:
+    """Softmax outputs of ``head`` for images (deterministic center crops): (n, classes) float32."""
+    model.to(device).eval()
+    out = []
+    for start in range(0, len(paths), batch_size):
+        images = torch.stack([to_tensor(p, input_size) for p in paths[start : start + batch_size]])
+        out.append(torch.softmax(model(images.to(device), head).float(), dim=1).cpu())
+    n_classes = model.heads[head].out_features
+    return torch.cat(out).numpy() if out else np.empty((0, n_classes), dtype=np.float32)

@@ -11,7 +11,9 @@ Expanding the logs, D is a sum of inner products:
 
 so the distances from every target image to a block of source images are one matrix product
 of [w p, w log p] with [log q, q], and the exact k nearest follow from a running top-k over
-source blocks. Ties are broken by the smaller source id, so results do not depend on blocking.
+source blocks. Ties are broken by the smaller source id. The product runs in float64 and is
+rounded to float32: a float32 BLAS product rounds a row differently depending on where it sits
+in the block, which would let identical source images swap places with the block size.
 """
 
 from __future__ import annotations
@@ -42,25 +44,25 @@ def symmetric_kl_direct(p: np.ndarray, q: np.ndarray, weights: np.ndarray) -> np
 
 
 def query_side(p: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[w p, w log p] flattened, (n, 2 R n_bins), and a_p, (n,), for smoothed targets."""
+    """[w p, w log p] flattened, (n, 2 R n_bins), and a_p, (n,), for smoothed targets; float64."""
     log_p = np.log(p)
     w = weights[None, :, None]
     features = np.concatenate([(w * p).reshape(len(p), -1), (w * log_p).reshape(len(p), -1)], axis=1)
-    return features.astype(np.float32), (w * p * log_p).sum(axis=(1, 2))
+    return features.astype(np.float64), (w * p * log_p).sum(axis=(1, 2), dtype=np.float64)
 
 
 def key_side(q: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[log q, q] flattened, (n, 2 R n_bins), and a_q, (n,), for smoothed sources."""
+    """[log q, q] flattened, (n, 2 R n_bins), and a_q, (n,), for smoothed sources; float64."""
     log_q = np.log(q)
     features = np.concatenate([log_q.reshape(len(q), -1), q.reshape(len(q), -1)], axis=1)
-    return features.astype(np.float32), (weights[None, :, None] * q * log_q).sum(axis=(1, 2))
+    return features.astype(np.float64), (weights[None, :, None] * q * log_q).sum(axis=(1, 2), dtype=np.float64)
 
 
 def symmetric_kl(p: np.ndarray, q: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """D(p, q) for all pairs through the inner-product form: (n_p, n_q) float32."""
     query, a_p = query_side(p, weights)
     key, a_q = key_side(q, weights)
-    return a_p[:, None] + a_q[None, :] - query @ key.T
+    return (a_p[:, None] + a_q[None, :] - query @ key.T).astype(np.float32)
 
 
 def merge_topk(
@@ -94,6 +96,6 @@ class TopK:
         if len(sources) == 0:
             return
         key, a_q = key_side(smooth(sources, self.eps), self.weights)
-        block = self.a_p[:, None] + a_q[None, :] - self.query @ key.T
+        block = (self.a_p[:, None] + a_q[None, :] - self.query @ key.T).astype(np.float32)
         block_ids = np.broadcast_to(ids.astype(np.int64), block.shape)
         self.distances, self.ids = merge_topk(self.distances, self.ids, block, block_ids, self.k)

@@ -1,0 +1,96 @@
+"""Training stages: pretraining, one joint fine-tuning iteration, evaluation and fusion."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import evaluation, schedule
+from ..datasets import DatasetError, class_names, read_manifest
+from ..io import read_h5, write_csv, write_h5, write_json
+from ..joint import TrainSettings, fit, predict
+from ..model import build_model, load_checkpoint, pick_device, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def _items(frame: pd.DataFrame) -> list[tuple[str, int]]:
+    return list(zip(frame["path"].tolist(), frame["label"].astype(int).tolist()))
+
+
+def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, device: str) -> None:
+    """Train the backbone and a source head on the source set (for machines without weights)."""
+    settings = TrainSettings(**settings)
+    frame = read_manifest(manifest)
+    classes = {"source": class_names(frame)}
+    torch.manual_seed(settings.seed)  # the random initial weights, too, follow the seed
+    model = build_model(arch, classes, init)
+    stats = fit(model, _items(frame), settings, pick_device(device), head="source")
+    save_checkpoint(model.cpu(), classes, out)
+    log.info("pretrained %s on %d source images in %.0f s", arch, len(frame), stats["train_seconds"])
+
+
+def train(target: str, init: str, out_dir: str, arch: str, settings: dict, device: str,
+          source: str | None = None, neighbour_table: str | None = None, keep_heads: list[str] = ()) -> None:
+    """One training iteration: model.pt, entropy.csv (per target training image) and train.json."""
+    settings = TrainSettings(**settings)
+    target_frame = read_manifest(target)
+    classes = {"target": class_names(target_frame)}
+    source_items = neighbour_lists = None
+    counts = np.zeros(len(target_frame), dtype=int)
+    n_source = 0
+    if neighbour_table:
+        source_frame = read_manifest(source)
+        classes["source"] = class_names(source_frame)
+        source_items = _items(source_frame)
+        table = pd.read_csv(neighbour_table)
+        neighbour_lists = schedule.neighbour_lists(table, len(target_frame))
+        counts = schedule.counts_of(table, len(target_frame))
+        n_source = int(table["source_index"].nunique())
+    torch.manual_seed(settings.seed)
+    model = build_model(arch, classes, init, keep_heads=tuple(keep_heads))
+    run_device = pick_device(device)
+    stats = fit(model, _items(target_frame), settings, run_device, source_items, neighbour_lists)
+    probs = predict(model, target_frame["path"].tolist(), settings.input_size, run_device)
+    labels = target_frame["label"].to_numpy()
+    entropy = pd.DataFrame({"index": target_frame["index"], "label": labels, "entropy": evaluation.entropy(probs),
+                            "correct": probs.argmax(1) == labels, "k": counts})
+    out = Path(out_dir)
+    save_checkpoint(model.cpu(), classes, out / "model.pt")
+    write_csv(entropy, out / "entropy.csv")
+    write_json({**stats, "n_source_images": n_source, "settings": dataclasses.asdict(settings)}, out / "train.json")
+    log.info("train accuracy %.3f, mean entropy %.3f", entropy["correct"].mean(), entropy["entropy"].mean())
+
+
+def evaluate(model_file: str, manifest: str, out: str, probs_out: str, input_size: int, device: str) -> None:
+    """Per-test-image predictions of the target head (eval.csv) and its softmax (probs.h5)."""
+    state = load_checkpoint(model_file)
+    frame = read_manifest(manifest)
+    trained = state["classes"]["target"]
+    for label, name in frame[["label", "class_name"]].drop_duplicates().itertuples(index=False):
+        if label >= len(trained) or trained[label] != name:
+            raise DatasetError(f"{manifest}: class {name} (label {label}) is not the model's class {label} in {model_file}")
+    model = build_model(state["arch"], state["classes"], model_file, keep_heads=tuple(state["classes"]))
+    probs = predict(model, frame["path"].tolist(), input_size, pick_device(device))
+    _write_eval(frame, probs, out, probs_out)
+
+
+def _write_eval(frame: pd.DataFrame, probs: np.ndarray, out: str, probs_out: str) -> None:
+    labels, predictions = frame["label"].to_numpy(), probs.argmax(1)
+    write_h5(probs_out, {"probs": probs.astype(np.float32), "index": frame["index"].to_numpy()})
+    write_csv(pd.DataFrame({"index": frame["index"], "label": labels, "prediction": predictions,
+                            "confidence": probs.max(1)}), out)
+    log.info("top-1 %.4f, mean class accuracy %.4f on %d images", evaluation.top1(labels, predictions),
+             evaluation.mean_class_accuracy(labels, predictions), len(labels))
+
+
+def fusion(probs_files: list[str], manifest: str, out: str, probs_out: str) -> None:
+    """Average the softmax outputs of several models (the iterations of one run)."""
+    frame = read_manifest(manifest)
+    probs = evaluation.fuse([read_h5(f, ["probs"])["probs"] for f in probs_files])
+    _write_eval(frame, probs, out, probs_out)
