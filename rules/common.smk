@@ -25,8 +25,21 @@ SIGMA1 = 2 * SELECTION["k0"] if SELECTION.get("sigma1") is None else SELECTION["
 KMAX = SELECTION["k0"] + (ITERATIONS - 1) * max(SIGMA0, SIGMA1)
 BANK = config["bank"]["name"]
 DEMO_DATA = "results/data/demo"
-TRAINED_METHODS = ["finetune", "joint-random", "selective"]
-JOINT_METHODS = ["joint-random", "selective"]
+# Every trained method: which source images it borrows (none, its own kNN neighbours grown by
+# its own entropies, or random ones matching selective's counts), its regularizer toward the
+# starting model, and whether DTNH projects the non-target gradient (workflow/regularizers.py).
+METHODS = {
+    "finetune": {"borrows": None, "regularizer": "none", "dtnh": False},
+    "joint-random": {"borrows": "random", "regularizer": "none", "dtnh": False},
+    "selective": {"borrows": "knn", "regularizer": "none", "dtnh": False},
+    "selective-dtnh": {"borrows": "knn", "regularizer": "none", "dtnh": True},
+    "l2sp": {"borrows": None, "regularizer": "l2sp", "dtnh": False},
+    "dtnh-l2sp": {"borrows": None, "regularizer": "l2sp", "dtnh": True},
+    "knowdist": {"borrows": None, "regularizer": "knowdist", "dtnh": False},
+    "dtnh-knowdist": {"borrows": None, "regularizer": "knowdist", "dtnh": True},
+}
+TRAINED_METHODS = list(METHODS)
+JOINT_METHODS = [m for m, spec in METHODS.items() if spec["borrows"]]
 
 
 def check_config():
@@ -148,13 +161,13 @@ def run_dir(target, method, seed, iteration):
 
 
 def get_neighbour_inputs(wildcards):
-    """selective: the kNN index (+ the previous entropy table); joint-random: selective's table."""
+    """kNN borrowers: the index (+ their previous entropy table); joint-random: selective's table."""
     inputs = {"targets": target_manifest(wildcards.target, "train")}
     iteration = int(wildcards.iter)
-    if wildcards.joint == "selective":
+    if METHODS[wildcards.joint]["borrows"] == "knn":
         inputs["knn"] = knn_index(wildcards.target)
         if iteration > 0:
-            previous = run_dir(wildcards.target, "selective", wildcards.seed, iteration - 1)
+            previous = run_dir(wildcards.target, wildcards.joint, wildcards.seed, iteration - 1)
             inputs["entropy"] = f"{previous}/entropy.csv"
     else:
         inputs["pool"] = source_manifest(wildcards.target)
@@ -164,7 +177,7 @@ def get_neighbour_inputs(wildcards):
 
 
 def get_neighbour_args(wildcards, input):
-    if wildcards.joint == "selective":
+    if METHODS[wildcards.joint]["borrows"] == "knn":
         args = f"--knn {input.knn} "
         if "entropy" in input.keys():
             args += f"--entropy {input.entropy} --delta {SELECTION['delta']} --sigma0 {SIGMA0} --sigma1 {SIGMA1}"
@@ -194,6 +207,8 @@ def get_train_inputs(wildcards):
         inputs["init"] = f"{run_dir(wildcards.target, wildcards.method, wildcards.seed, iteration - 1)}/model.pt"
     elif pretrained_checkpoint(wildcards.target):
         inputs["init"] = pretrained_checkpoint(wildcards.target)
+    if METHODS[wildcards.method]["regularizer"] != "none" and pretrained_checkpoint(wildcards.target):
+        inputs["anchor"] = pretrained_checkpoint(wildcards.target)
     return inputs
 
 
@@ -206,12 +221,15 @@ def get_train_args(wildcards, input):
         args += " --keep-heads target source"
     elif config["train"]["source_head"] == "pretrained":
         args += " --keep-heads source"
+    if METHODS[wildcards.method]["regularizer"] != "none":
+        args += f" --anchor {input.anchor if 'anchor' in input.keys() else config['model']['init']}"
     return args
 
 
 def schedule_settings(section, epochs, seed):
     """The JSON --settings of a training command, from a config section (train or pretrain)."""
-    keys = ["batch_size", "lr", "head_lr_mult", "lr_step", "momentum", "weight_decay", "flip", "crop_padding", "workers"]
+    keys = ["batch_size", "lr", "head_lr_mult", "lr_step", "momentum", "weight_decay", "flip", "crop_padding",
+            "freeze_bn", "workers"]
     if section == "train":
         keys.append("source_weight")
     settings = {k: config[section][k] for k in keys if k in config[section]}
@@ -222,7 +240,12 @@ def schedule_settings(section, epochs, seed):
 def get_train_settings(wildcards):
     # every iteration draws its own pairs and crops: seed and iteration both feed the seed
     seed = int(wildcards.seed) * 1000 + int(wildcards.iter)
-    return schedule_settings("train", config["train"]["epochs_per_iteration"], seed)
+    settings = json.loads(schedule_settings("train", config["train"]["epochs_per_iteration"], seed))
+    spec = METHODS[wildcards.method]
+    settings.update(regularizer=spec["regularizer"], dtnh=spec["dtnh"])
+    if spec["regularizer"] != "none":
+        settings.update(config["regularization"][spec["regularizer"]])
+    return json.dumps(settings, sort_keys=True)
 
 
 def get_fusion_probs(wildcards):

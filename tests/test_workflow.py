@@ -32,7 +32,9 @@ def test_demo_report_compares_every_method(demo_run):
     report = pd.read_csv(demo_run / "results/demo/report.csv")
     config = default_config()
     iterations = config["selection"]["iterations"]
-    for method in ("finetune", "joint-random", "selective"):
+    trained = [m for m in config["methods"] if m != "fusion"]
+    assert {"finetune", "joint-random", "selective", "selective-dtnh", "l2sp", "dtnh-l2sp", "knowdist", "dtnh-knowdist"} <= set(trained)
+    for method in trained:
         rows = report[report.method == method]
         assert sorted(rows.iteration) == list(range(iterations)), method
     assert (report.method == "fusion").sum() == 1
@@ -102,26 +104,29 @@ def _flatten(state: dict, prefix: str = "") -> dict:
     return out
 
 
-def test_changing_bins_reruns_descriptors_and_everything_downstream(demo_run, tmp_path):
-    workdir = copy_run(demo_run, tmp_path / "bins")
+def jobs_after_change(demo_run, workdir, section: str, key: str, value) -> dict[str, int]:
+    """The jobs a dry run plans in a copy of the demo run after setting config[section][key]."""
+    copy_run(demo_run, workdir)
     config = default_config()
-    config["bank"]["bins"] = 16
+    config[section][key] = value
     write_config(workdir, config)
-    jobs = planned_jobs(snakemake(workdir, "-n", "--", "results/demo/report.csv").stdout)
+    return planned_jobs(snakemake(workdir, "-n", "--", "results/demo/report.csv").stdout)
+
+
+def test_changing_bins_reruns_descriptors_and_everything_downstream(demo_run, tmp_path):
+    jobs = jobs_after_change(demo_run, tmp_path / "bins", "bank", "bins", 16)
     assert {"bounds", "descriptors", "knn", "neighbours", "train", "evaluate", "fusion", "report"} <= set(jobs)
     assert not {"demo_data", "target_manifest", "source_manifest", "pretrain"} & set(jobs)
 
 
 def test_changing_learning_rate_reruns_training_only(demo_run, tmp_path):
-    workdir = copy_run(demo_run, tmp_path / "lr")
-    config = default_config()
-    config["train"]["lr"] = 0.02
-    write_config(workdir, config)
-    jobs = planned_jobs(snakemake(workdir, "-n", "--", "results/demo/report.csv").stdout)
-    iterations = config["selection"]["iterations"]
-    assert jobs["train"] == 3 * iterations and jobs["evaluate"] == 3 * iterations
+    jobs = jobs_after_change(demo_run, tmp_path / "lr", "train", "lr", 0.02)
+    iterations = default_config()["selection"]["iterations"]
+    trained = [m for m in default_config()["methods"] if m != "fusion"]
+    assert jobs["train"] == len(trained) * iterations and jobs["evaluate"] == len(trained) * iterations
     # iteration 0's neighbours do not depend on training; later ones follow the new entropies
-    assert jobs["neighbours"] == 2 * (iterations - 1)
+    borrowing = {"selective", "selective-dtnh", "joint-random"} & set(trained)
+    assert jobs["neighbours"] == len(borrowing) * (iterations - 1)
     assert not {"demo_data", "target_manifest", "source_manifest", "bounds", "descriptors", "knn", "pretrain"} & set(jobs)
 
 

@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="source manifest (joint training)")
     p.add_argument("--neighbours", dest="neighbour_table", help="neighbour table (joint training)")
     p.add_argument("--keep-heads", nargs="*", default=[], help="heads to take from the init checkpoint")
+    p.add_argument("--anchor", help="starting model of the regularizer: scratch, torchvision or a checkpoint")
 
     p = sub.add_parser("evaluate", help="predict the target test split")
     p.add_argument("--model", dest="model_file", required=True)

@@ -4,9 +4,11 @@ An epoch walks the target training images in a random order; each target image b
 source image drawn uniformly from its neighbour list, so a batch of B target images holds B
 source images too. The loss is
 
-    L = CE(target head(x_t), y_t) + source_weight * CE(source head(x_s), y_s),
+    L = CE(target head(x_t), y_t) + source_weight * CE(source head(x_s), y_s) [+ Omega],
 
 optimised by SGD with momentum; the learning rate drops by 10x after ``lr_step`` of the steps.
+An optional regularizer Omega and DTNH's projection of everything but the target loss
+against the target gradient are described in ``regularizers.py``.
 With no neighbours this is plain fine-tuning, and with the source set as the "target" it is
 the pretraining of the backbone on the source classes. ``predict`` gives a head's softmax on
 deterministic center crops, for the entropy table and the evaluation.
@@ -24,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .datasets import load_image
+from .regularizers import conflict_projection, make_regularizer
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,12 @@ class TrainSettings:
     input_size: int = 64
     flip: bool = True
     crop_padding: int = 4
+    freeze_bn: bool = False
+    regularizer: str = "none"  # none | l2sp | knowdist (see regularizers.py)
+    alpha: float = 0.01
+    beta: float = 0.01
+    layers: tuple[str, ...] = ("layer1", "layer2", "layer3", "layer4")
+    dtnh: bool = False
     workers: int = 0
     seed: int = 0
 
@@ -111,6 +120,17 @@ def joint_batches(target_items, source_items, neighbours, settings: TrainSetting
         yield out
 
 
+def freeze_batch_norm(model: nn.Module) -> None:
+    """Keep every BatchNorm layer on its running statistics (its scale and shift still learn).
+
+    Small fine-tuning batches give noisy batch statistics, and joint batches mix source and
+    target images, whose running statistics would then differ from the target-only test set.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
 def make_optimizer(model: nn.Module, settings: TrainSettings, steps: int):
     """SGD with the heads at ``head_lr_mult`` x lr, and a 10x drop after ``lr_step`` of the steps."""
     groups = [
@@ -122,18 +142,22 @@ def make_optimizer(model: nn.Module, settings: TrainSettings, steps: int):
     return optimizer, scheduler
 
 
-def fit(model, target_items, settings: TrainSettings, device, source_items=None, neighbours=None, head="target") -> dict:
+def fit(model, target_items, settings: TrainSettings, device, source_items=None, neighbours=None, head="target",
+        anchor: nn.Module | None = None) -> dict:
     """Train ``model`` in place for ``settings.epochs`` epochs; return timing and loss figures.
 
     target_items / source_items: lists of (path, label); neighbours: per target index, an
     array of source indices (None trains on the targets alone, through head ``head``).
+    ``anchor`` is the starting model that ``settings.regularizer`` pulls toward.
     """
     torch.manual_seed(settings.seed)
     steps = settings.epochs * -(-len(target_items) // settings.batch_size)
     optimizer, scheduler = make_optimizer(model, settings, steps)
-    weights = {"source": settings.source_weight, head: 1.0}  # pretraining: the source head is the main one
     model.to(device).train()
-    start, seen, last_loss = time.perf_counter(), 0, float("nan")
+    if settings.freeze_bn:
+        freeze_batch_norm(model)
+    regularizer = make_regularizer(settings.regularizer, model, anchor, settings.alpha, settings.beta, list(settings.layers))
+    start, seen, projected, last_loss = time.perf_counter(), 0, 0, float("nan")
     for epoch in range(settings.epochs):
         total, correct, count = 0.0, 0, 0
         for batch in joint_batches(target_items, source_items, neighbours, settings, epoch):
@@ -141,24 +165,57 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
                 batch = {head: batch["target"]}
             images = torch.cat([x for x, _ in batch.values()]).to(device)
             features = model.backbone(images)
-            loss, offset = 0.0, 0
+            losses, offset = {}, 0
             for name, (_, labels) in batch.items():
                 logits = model.heads[name](features[offset : offset + len(labels)])
                 offset += len(labels)
-                loss = loss + weights[name] * F.cross_entropy(logits, labels.to(device))
+                losses[name] = F.cross_entropy(logits, labels.to(device))
                 if name == head:
                     correct += int((logits.argmax(1).cpu() == labels).sum())
                     count += len(labels)
+            other = settings.source_weight * losses["source"] if head != "source" and "source" in losses else None
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            projected += set_gradients(model, losses[head], other, regularizer, images, settings.dtnh) != 0
             optimizer.step()
             scheduler.step()
-            total += loss.item() * len(batch[head][1])
+            total += (losses[head].item() + (other.item() if other is not None else 0.0)) * len(batch[head][1])
             seen += len(images)
         last_loss = total / max(count, 1)
         rate = seen / (time.perf_counter() - start)
         log.info("epoch %d/%d  loss %.4f  %s acc %.3f  %.0f img/s", epoch + 1, settings.epochs, last_loss, head, correct / max(count, 1), rate)
-    return {"train_seconds": time.perf_counter() - start, "images_seen": seen, "final_loss": last_loss}
+    return {"train_seconds": time.perf_counter() - start, "images_seen": seen, "final_loss": last_loss,
+            "steps": steps, "projected_steps": int(projected)}
+
+
+def set_gradients(model: nn.Module, main_loss, other_loss, regularizer, images, dtnh: bool) -> float:
+    """Fill every trained parameter's ``.grad`` for one step; return DTNH's removed coefficient.
+
+    Without DTNH the gradient is that of main + other + Omega. With DTNH, g_J is the gradient of
+    the main (target) loss alone and g_O that of the rest, projected by ``conflict_projection``.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    rest = other_loss
+    if regularizer is not None and not regularizer.analytic:
+        penalty = regularizer.penalty(images)
+        rest = penalty if rest is None else rest + penalty
+    analytic = regularizer.gradient() if regularizer is not None and regularizer.analytic else {}
+    if not dtnh:
+        (main_loss if rest is None else main_loss + rest).backward()
+        for p, g in analytic.items():
+            p.grad = g.clone() if p.grad is None else p.grad.add_(g)
+        return 0.0
+    g_j = _gradients(main_loss, params, retain_graph=rest is not None)
+    g_o = _gradients(rest, params) if rest is not None else [torch.zeros_like(p) for p in params]
+    g_o = [o + analytic[p] if p in analytic else o for p, o in zip(params, g_o)]
+    g_o, coefficient = conflict_projection(g_j, g_o)
+    for p, j, o in zip(params, g_j, g_o):
+        p.grad = j + o
+    return coefficient
+
+
+def _gradients(loss, params, retain_graph: bool = False) -> list[torch.Tensor]:
+    grads = torch.autograd.grad(loss, params, retain_graph=retain_graph, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
 @torch.no_grad()

@@ -5,7 +5,9 @@ n_source_images (distinct source images borrowed), n_pairs (target-source pairs)
 train_seconds (wall time of training, summed over the models a row uses), and, where the
 target names which source classes are related to each of its classes, retrieval_precision
 (share of borrowed source images from a related class) beside random_precision (the share a
-uniformly random draw from the source pool would reach).
+uniformly random draw from the source pool would reach). For DTNH methods, projected_share is
+the share of steps whose regularizer (or source) gradient pointed against the target gradient
+and was projected.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .evaluation import mean_class_accuracy, top1
 from .io import read_json
 
 COLUMNS = ["target", "method", "seed", "iteration", "top1", "mean_class_acc", "n_source_images", "n_pairs",
-           "train_seconds", "retrieval_precision", "random_precision"]
+           "train_seconds", "retrieval_precision", "random_precision", "projected_share"]
 
 
 class Relatedness:
@@ -54,6 +56,8 @@ def _row(run: Path, relatedness: Relatedness | None) -> dict:
     row = _accuracy(run / "eval.csv")
     stats = read_json(run / "train.json")
     row.update(train_seconds=stats["train_seconds"], n_source_images=stats["n_source_images"], n_pairs=0)
+    if stats["settings"].get("dtnh"):
+        row["projected_share"] = stats["projected_steps"] / max(stats["steps"], 1)
     if (run / "neighbours.csv").exists():
         table = pd.read_csv(run / "neighbours.csv")
         row["n_pairs"] = len(table)

@@ -36,8 +36,13 @@ def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, devi
 
 
 def train(target: str, init: str, out_dir: str, arch: str, settings: dict, device: str,
-          source: str | None = None, neighbour_table: str | None = None, keep_heads: list[str] = ()) -> None:
-    """One training iteration: model.pt, entropy.csv (per target training image) and train.json."""
+          source: str | None = None, neighbour_table: str | None = None, keep_heads: list[str] = (),
+          anchor: str | None = None) -> None:
+    """One training iteration: model.pt, entropy.csv (per target training image) and train.json.
+
+    ``anchor`` (scratch, torchvision or a checkpoint) is the starting model a regularizer pulls
+    toward; later iterations start from the previous one but keep the first one as anchor.
+    """
     settings = TrainSettings(**settings)
     target_frame = read_manifest(target)
     classes = {"target": class_names(target_frame)}
@@ -55,7 +60,8 @@ def train(target: str, init: str, out_dir: str, arch: str, settings: dict, devic
     torch.manual_seed(settings.seed)
     model = build_model(arch, classes, init, keep_heads=tuple(keep_heads))
     run_device = pick_device(device)
-    stats = fit(model, _items(target_frame), settings, run_device, source_items, neighbour_lists)
+    anchor_model = build_model(arch, {}, anchor) if anchor else None
+    stats = fit(model, _items(target_frame), settings, run_device, source_items, neighbour_lists, anchor=anchor_model)
     probs = predict(model, target_frame["path"].tolist(), settings.input_size, run_device)
     labels = target_frame["label"].to_numpy()
     entropy = pd.DataFrame({"index": target_frame["index"], "label": labels, "entropy": evaluation.entropy(probs),

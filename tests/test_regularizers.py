@@ -1,0 +1,195 @@
+"""L2-SP, feature-map distillation and DTNH's projection against their definitions."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from test_joint import SIZE, colour_items, cross_entropy, softmax_outputs
+from workflow.joint import TrainSettings, fit, set_gradients
+from workflow.model import JointNet
+from workflow.regularizers import L2SP, FeatureDistillation, conflict_projection, make_regularizer
+
+
+class TinyNet(nn.Module):
+    """backbone + heads, like JointNet, small enough to check by hand."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.backbone = nn.Sequential(nn.Linear(5, 4), nn.Tanh())
+        self.heads = nn.ModuleDict({"target": nn.Linear(4, 3), "source": nn.Linear(4, 2)})
+
+    def forward(self, x, head):
+        return self.heads[head](self.backbone(x))
+
+
+def flat(tensors) -> torch.Tensor:
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_projection_removes_the_conflicting_component(seed):
+    generator = torch.Generator().manual_seed(seed)
+    g_j = [torch.randn(3, 4, generator=generator), torch.randn(5, generator=generator)]
+    g_o = [-2 * g_j[0] + 0.1 * torch.randn(3, 4, generator=generator), -g_j[1]]  # obtuse
+    assert torch.dot(flat(g_j), flat(g_o)) < 0
+    projected, coefficient = conflict_projection(g_j, g_o)
+    assert coefficient < 0
+    assert abs(float(torch.dot(flat(projected), flat(g_j)))) < 1e-4 * float(flat(g_j).norm() * flat(g_o).norm())
+    # only the component along g_J was removed
+    expected = flat(g_o) - torch.dot(flat(g_o), flat(g_j)) / torch.dot(flat(g_j), flat(g_j)) * flat(g_j)
+    assert torch.allclose(flat(projected), expected, atol=1e-5)
+
+
+def test_projection_leaves_an_acute_regularizer_gradient_alone():
+    g_j = [torch.tensor([1.0, 0.0]), torch.tensor([[1.0]])]
+    g_o = [torch.tensor([1.0, 5.0]), torch.tensor([[-0.5]])]  # <g_J, g_O> = 0.5 > 0
+    projected, coefficient = conflict_projection(g_j, g_o)
+    assert coefficient == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(projected, g_o))
+
+
+def test_l2sp_analytic_gradient_equals_autograd():
+    model, anchor = TinyNet(seed=0), TinyNet(seed=1)
+    regularizer = L2SP(model, anchor, alpha=0.3, beta=0.07)
+    model.zero_grad()
+    regularizer.penalty().backward()
+    analytic = regularizer.gradient()
+    assert set(analytic) == set(model.parameters())
+    for p in model.parameters():
+        assert torch.allclose(analytic[p], p.grad, atol=1e-6)
+
+
+def test_l2sp_penalty_matches_its_formula():
+    model, anchor = TinyNet(seed=0), TinyNet(seed=1)
+    value = L2SP(model, anchor, alpha=0.3, beta=0.07).penalty()
+    drift = sum(((p - a) ** 2).sum() for p, a in zip(model.backbone.parameters(), anchor.backbone.parameters()))
+    heads = sum((p**2).sum() for p in model.heads.parameters())
+    assert torch.allclose(value, 0.3 * drift + 0.07 * heads)
+
+
+def test_feature_distillation_is_zero_at_the_anchor_and_grows_with_drift():
+    model = JointNet("resnet18", {"target": 2})
+    anchor = copy.deepcopy(model).eval()
+    regularizer = FeatureDistillation(model, anchor, alpha=2.0, layers=["layer1", "layer3"])
+    images = torch.randn(2, 3, 32, 32)
+    model.eval()
+    model(images, "target")
+    assert regularizer.penalty(images).item() == pytest.approx(0.0, abs=1e-10)
+    with torch.no_grad():
+        model.backbone.conv1.weight.add_(0.05 * torch.randn_like(model.backbone.conv1.weight))
+    model(images, "target")
+    value = regularizer.penalty(images)
+    # the definition, with the anchor's and the model's feature maps taken directly
+    student, teacher = {}, {}
+    for name, store, net in (("model", student, model.backbone), ("anchor", teacher, anchor.backbone)):
+        x = net.maxpool(net.relu(net.bn1(net.conv1(images))))
+        store["layer1"] = x = net.layer1(x)
+        store["layer3"] = net.layer3(net.layer2(x))
+    expected = 2.0 * sum(torch.mean((student[k] - teacher[k]) ** 2) for k in ("layer1", "layer3"))
+    assert float(value) > 0
+    assert torch.allclose(value, expected, rtol=1e-4)
+
+
+def test_unknown_layer_is_named():
+    model = JointNet("resnet18", {"target": 2})
+    with pytest.raises(ValueError, match="layer9"):
+        make_regularizer("knowdist", model, copy.deepcopy(model), 1.0, 0.0, ["layer9"])
+
+
+def test_dtnh_steps_are_sgd_steps_on_the_projected_gradient():
+    """Momentum and weight decay act on g_J + g_O_perp exactly as torch's SGD on any gradient."""
+    model, anchor = TinyNet(seed=0), TinyNet(seed=1)
+    regularizer = L2SP(model, anchor, alpha=0.5, beta=0.2)
+    lr, momentum, decay = 0.1, 0.9, 0.01
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=decay)
+    generator = torch.Generator().manual_seed(0)
+    params = list(model.parameters())
+    reference = [p.detach().clone() for p in params]
+    velocity = [torch.zeros_like(p) for p in params]
+    coefficients = []
+    for _ in range(4):
+        x, y = torch.randn(6, 5, generator=generator), torch.randint(0, 3, (6,), generator=generator)
+        # expected step, by hand: gradients at the reference weights, DTNH, then momentum SGD
+        with torch.no_grad():
+            for p, r in zip(params, reference):
+                p.copy_(r)
+        loss = F.cross_entropy(model(x, "target"), y)
+        g_j = torch.autograd.grad(loss, params, allow_unused=True)
+        g_j = [torch.zeros_like(p) if g is None else g for p, g in zip(params, g_j)]
+        analytic = regularizer.gradient()
+        g_o = [analytic[p] for p in params]
+        dot = sum((a * b).sum() for a, b in zip(g_j, g_o))
+        if dot < 0:
+            c = dot / sum((a * a).sum() for a in g_j)
+            g_o = [o - c * j for j, o in zip(g_j, g_o)]
+        for i, (p, j, o) in enumerate(zip(params, g_j, g_o)):
+            step = j + o + decay * reference[i]
+            velocity[i] = step if _ == 0 else momentum * velocity[i] + step
+            reference[i] = reference[i] - lr * velocity[i]
+        # the code under test, from the same weights
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x, "target"), y)
+        coefficients.append(set_gradients(model, loss, None, regularizer, x, dtnh=True))
+        optimizer.step()
+        for p, r in zip(params, reference):
+            assert torch.allclose(p, r, atol=1e-6)
+    assert any(c != 0 for c in coefficients) and any(c == 0 for c in coefficients), coefficients
+
+
+def test_without_dtnh_the_gradient_is_that_of_the_sum():
+    model, anchor = TinyNet(seed=0), TinyNet(seed=1)
+    regularizer = L2SP(model, anchor, alpha=0.5, beta=0.2)
+    x, y, z = torch.randn(4, 5), torch.randint(0, 3, (4,)), torch.randint(0, 2, (4,))
+    features = model.backbone(x)
+    target, source = F.cross_entropy(model.heads["target"](features), y), F.cross_entropy(model.heads["source"](features), z)
+    set_gradients(model, target, 0.7 * source, regularizer, x, dtnh=False)
+    ours = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    features = model.backbone(x)
+    total = F.cross_entropy(model.heads["target"](features), y) + 0.7 * F.cross_entropy(model.heads["source"](features), z)
+    (total + regularizer.penalty()).backward()
+    assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(ours, model.parameters()))
+
+
+def test_dtnh_projects_the_source_loss_against_the_target_loss():
+    """selective-dtnh: with no regularizer, g_O is the source-loss gradient, projected."""
+    model = TinyNet(seed=3)
+    x, y, z = torch.randn(8, 5), torch.randint(0, 3, (8,)), torch.randint(0, 2, (8,))
+    params = list(model.parameters())
+
+    def losses():
+        features = model.backbone(x)
+        return F.cross_entropy(model.heads["target"](features), y), F.cross_entropy(model.heads["source"](features), z)
+
+    target, source = losses()
+    g_j = [torch.zeros_like(p) if g is None else g for p, g in zip(params, torch.autograd.grad(target, params, retain_graph=True, allow_unused=True))]
+    g_s = [torch.zeros_like(p) if g is None else g for p, g in zip(params, torch.autograd.grad(source, params, allow_unused=True))]
+    expected, _ = conflict_projection(g_j, g_s)
+    target, source = losses()
+    set_gradients(model, target, source, None, x, dtnh=True)
+    for p, j, o in zip(params, g_j, expected):
+        assert torch.allclose(p.grad, j + o, atol=1e-6)
+    assert float(sum((p.grad * j).sum() for p, j in zip(params, g_j))) > 0, "the step still descends the target loss"
+
+
+@pytest.mark.parametrize(("regularizer", "alpha"), [("l2sp", 0.01), ("knowdist", 0.1)])
+def test_dtnh_training_reduces_the_loss(tmp_path, regularizer, alpha):
+    torch.manual_seed(0)
+    train = colour_items(tmp_path, 8, seed=1)
+    paths, labels = [p for p, _ in train], np.array([y for _, y in train])
+    model = JointNet("resnet18", {"target": 2})
+    anchor = copy.deepcopy(model)
+    before = cross_entropy(softmax_outputs(model, paths), labels)
+    settings = TrainSettings(epochs=8, batch_size=8, lr=0.001, input_size=SIZE, crop_padding=2, seed=0,
+                             regularizer=regularizer, alpha=alpha, beta=0.01, dtnh=True)
+    result = fit(model, train, settings, "cpu", anchor=anchor)
+    after = cross_entropy(softmax_outputs(model, paths), labels)
+    assert after < before
+    assert 0 <= result["projected_steps"] <= result["steps"]

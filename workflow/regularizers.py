@@ -1,0 +1,111 @@
+"""Fine-tuning that stays near the starting model, made safe by DTNH's gradient projection.
+
+Regularizers Omega pull the fine-tuned network toward the model it started from (w0):
+
+* L2-SP (Li et al., 2018): Omega = alpha ||w_b - w0_b||^2 + beta ||w_h||^2 over the backbone
+  weights w_b (anchored at the starting backbone) and the head weights w_h. Its gradient is
+  analytic, 2 alpha (w_b - w0_b) and 2 beta w_h, so it needs no backward pass.
+* KnowDist (feature-map distillation, as DELTA without attention weights):
+  Omega = alpha sum_l mean((F_l(x; w) - F_l(x; w0))^2) over the configured backbone layers l,
+  the starting model F(.; w0) frozen. Its gradient comes from autograd.
+
+DTNH ("Towards Making Deep Transfer Learning Never Hurt", Wan et al.): with g_J the gradient of
+the target loss and g_O the gradient of everything else, if <g_J, g_O> < 0 then
+
+    g_O <- g_O - (<g_O, g_J> / ||g_J||^2) g_J,
+
+so the step g_J + g_O never works against the target loss. Both gradients are flattened over
+all trained parameters. "Everything else" is Omega and, in joint training, the weighted source
+loss: the borrowed source images then cannot pull against the target task either (that is the
+``selective-dtnh`` method). The paper's lambda is folded into alpha and beta.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+def conflict_projection(g_j: list[torch.Tensor], g_o: list[torch.Tensor]) -> tuple[list[torch.Tensor], float]:
+    """DTNH: g_O without its component along g_J when the two point apart; and the coefficient removed.
+
+    Returns (projected g_O, c) where c = <g_O, g_J> / ||g_J||^2 if that is negative, else 0.
+    """
+    dot = sum(torch.sum(a * b) for a, b in zip(g_j, g_o))
+    norm = sum(torch.sum(a * a) for a in g_j)
+    if float(dot) >= 0 or float(norm) == 0:
+        return g_o, 0.0
+    coefficient = float(dot / norm)
+    return [o - coefficient * j for j, o in zip(g_j, g_o)], coefficient
+
+
+class L2SP:
+    """alpha ||w_b - w0_b||^2 + beta ||w_h||^2, with the analytic gradient."""
+
+    analytic = True
+
+    def __init__(self, model: nn.Module, anchor: nn.Module, alpha: float, beta: float):
+        self.alpha, self.beta = alpha, beta
+        self.backbone = [p for p in model.backbone.parameters() if p.requires_grad]
+        anchors = dict(anchor.backbone.named_parameters())
+        self.anchors = [anchors[name].detach().to(p.device).clone()
+                        for name, p in model.backbone.named_parameters() if p.requires_grad]
+        self.heads = [p for p in model.heads.parameters() if p.requires_grad]
+
+    def penalty(self) -> torch.Tensor:
+        drift = sum(torch.sum((p - a) ** 2) for p, a in zip(self.backbone, self.anchors))
+        return self.alpha * drift + self.beta * sum(torch.sum(p**2) for p in self.heads)
+
+    def gradient(self) -> dict[nn.Parameter, torch.Tensor]:
+        """d Omega / d w for every regularized parameter, without autograd."""
+        grads = {p: 2 * self.alpha * (p.detach() - a) for p, a in zip(self.backbone, self.anchors)}
+        grads.update({p: 2 * self.beta * p.detach() for p in self.heads})
+        return grads
+
+
+class FeatureDistillation:
+    """alpha sum_l mean((F_l(x; w) - F_l(x; w0))^2) over named backbone layers (KnowDist)."""
+
+    analytic = False
+
+    def __init__(self, model: nn.Module, anchor: nn.Module, alpha: float, layers: list[str]):
+        self.alpha = alpha
+        self.teacher = copy.deepcopy(anchor.backbone).eval().requires_grad_(False)
+        modules = dict(model.backbone.named_modules())
+        teacher_modules = dict(self.teacher.named_modules())
+        missing = [name for name in layers if name not in modules]
+        if missing:
+            raise ValueError(f"regularization.layers: the backbone has no layer {', '.join(missing)}")
+        self.student_maps: dict[str, torch.Tensor] = {}
+        self.teacher_maps: dict[str, torch.Tensor] = {}
+        for name in layers:
+            modules[name].register_forward_hook(self._keep(self.student_maps, name))
+            teacher_modules[name].register_forward_hook(self._keep(self.teacher_maps, name))
+
+    @staticmethod
+    def _keep(store: dict, name: str):
+        def hook(module, inputs, output):
+            store[name] = output
+        return hook
+
+    def penalty(self, images: torch.Tensor) -> torch.Tensor:
+        """Omega for the images the model has just seen (its feature maps come from hooks)."""
+        self.teacher.to(images.device)
+        with torch.no_grad():
+            self.teacher(images)
+        return self.alpha * sum(torch.mean((self.student_maps[n] - self.teacher_maps[n]) ** 2) for n in self.student_maps)
+
+
+def make_regularizer(name: str, model: nn.Module, anchor: nn.Module | None, alpha: float, beta: float, layers: list[str]):
+    """The regularizer called ``name`` (none, l2sp, knowdist) toward the anchor model, or None."""
+    if name == "none":
+        return None
+    if anchor is None:
+        raise ValueError(f"regularizer {name} needs the starting model (--anchor)")
+    if name == "l2sp":
+        return L2SP(model, anchor, alpha, beta)
+    if name == "knowdist":
+        return FeatureDistillation(model, anchor, alpha, layers)
+    raise ValueError(f"unknown regularizer {name!r}; known: none, l2sp, knowdist")
