@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .datasets import load_image
-from .regularizers import conflict_projection, make_regularizer
+from .regularizers import inner, make_regularizer, projection_coefficient
 
 log = logging.getLogger(__name__)
 
@@ -191,25 +191,44 @@ def set_gradients(model: nn.Module, main_loss, other_loss, regularizer, images, 
     """Fill every trained parameter's ``.grad`` for one step; return DTNH's removed coefficient.
 
     Without DTNH the gradient is that of main + other + Omega. With DTNH, g_J is the gradient of
-    the main (target) loss alone and g_O that of the rest, projected by ``conflict_projection``.
+    the main (target) loss alone, g_O that of the rest, and the step is g_J + g_O with g_O's
+    conflicting component removed: (1 - c) g_J + g_O (see ``regularizers``). L2-SP's g_O is
+    added in place and never formed, so DTNH costs it two inner products.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     rest = other_loss
     if regularizer is not None and not regularizer.analytic:
         penalty = regularizer.penalty(images)
         rest = penalty if rest is None else rest + penalty
-    analytic = regularizer.gradient() if regularizer is not None and regularizer.analytic else {}
+    analytic = regularizer if regularizer is not None and regularizer.analytic else None
     if not dtnh:
         (main_loss if rest is None else main_loss + rest).backward()
-        for p, g in analytic.items():
-            p.grad = g.clone() if p.grad is None else p.grad.add_(g)
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        if analytic is not None:
+            analytic.add_gradient_({p: p.grad for p in params})
         return 0.0
     g_j = _gradients(main_loss, params, retain_graph=rest is not None)
-    g_o = _gradients(rest, params) if rest is not None else [torch.zeros_like(p) for p in params]
-    g_o = [o + analytic[p] if p in analytic else o for p, o in zip(params, g_o)]
-    g_o, coefficient = conflict_projection(g_j, g_o)
-    for p, j, o in zip(params, g_j, g_o):
-        p.grad = j + o
+    g_o = _gradients(rest, params) if rest is not None else None
+    if g_o is not None and analytic is not None:
+        analytic.add_gradient_(dict(zip(params, g_o)))
+    if g_o is not None:
+        dot = inner(g_j, g_o)
+    else:
+        dot = analytic.dot(dict(zip(params, g_j))) if analytic is not None else 0.0
+    coefficient = projection_coefficient(dot, g_j)
+    with torch.no_grad():
+        if coefficient:
+            for g in g_j:
+                g.mul_(1.0 - coefficient)
+        if g_o is not None:
+            for g, o in zip(g_j, g_o):
+                g.add_(o)
+        elif analytic is not None:
+            analytic.add_gradient_(dict(zip(params, g_j)))
+    for p, g in zip(params, g_j):
+        p.grad = g
     return coefficient
 
 

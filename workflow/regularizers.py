@@ -28,16 +28,24 @@ import torch
 from torch import nn
 
 
-def conflict_projection(g_j: list[torch.Tensor], g_o: list[torch.Tensor]) -> tuple[list[torch.Tensor], float]:
-    """DTNH: g_O without its component along g_J when the two point apart; and the coefficient removed.
+def inner(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+    """<a, b> of two gradients given as matching lists of tensors (no temporaries)."""
+    return float(sum(torch.dot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b)))
 
-    Returns (projected g_O, c) where c = <g_O, g_J> / ||g_J||^2 if that is negative, else 0.
-    """
-    dot = sum(torch.sum(a * b) for a, b in zip(g_j, g_o))
-    norm = sum(torch.sum(a * a) for a in g_j)
-    if float(dot) >= 0 or float(norm) == 0:
+
+def projection_coefficient(dot: float, g_j: list[torch.Tensor]) -> float:
+    """c = <g_O, g_J> / ||g_J||^2 when that is negative (the gradients conflict), else 0."""
+    if dot >= 0:
+        return 0.0
+    norm = inner(g_j, g_j)
+    return dot / norm if norm > 0 else 0.0
+
+
+def conflict_projection(g_j: list[torch.Tensor], g_o: list[torch.Tensor]) -> tuple[list[torch.Tensor], float]:
+    """DTNH: g_O without its component along g_J when the two point apart; and the coefficient removed."""
+    coefficient = projection_coefficient(inner(g_o, g_j), g_j)
+    if coefficient == 0.0:
         return g_o, 0.0
-    coefficient = float(dot / norm)
     return [o - coefficient * j for j, o in zip(g_j, g_o)], coefficient
 
 
@@ -63,6 +71,30 @@ class L2SP:
         grads = {p: 2 * self.alpha * (p.detach() - a) for p, a in zip(self.backbone, self.anchors)}
         grads.update({p: 2 * self.beta * p.detach() for p in self.heads})
         return grads
+
+    def _terms(self):
+        """(parameter, anchor or None, weight) for every term of Omega."""
+        yield from ((p, a, self.alpha) for p, a in zip(self.backbone, self.anchors))
+        yield from ((p, None, self.beta) for p in self.heads)
+
+    def dot(self, grads: dict[nn.Parameter, torch.Tensor]) -> float:
+        """<g, d Omega / d w> for a gradient g given per parameter, without forming d Omega / d w."""
+        total = 0.0
+        for p, anchor, weight in self._terms():
+            g = grads[p].reshape(-1)
+            term = torch.dot(g, p.detach().reshape(-1))
+            if anchor is not None:
+                term = term - torch.dot(g, anchor.reshape(-1))
+            total += 2 * weight * float(term)
+        return total
+
+    @torch.no_grad()
+    def add_gradient_(self, grads: dict[nn.Parameter, torch.Tensor]) -> None:
+        """grads[p] += d Omega / d p, in place (no temporaries: the step stays cheap)."""
+        for p, anchor, weight in self._terms():
+            grads[p].add_(p, alpha=2 * weight)
+            if anchor is not None:
+                grads[p].add_(anchor, alpha=-2 * weight)
 
 
 class FeatureDistillation:
