@@ -10,7 +10,7 @@ rule pretrain:
         arch=config["model"]["arch"],
         settings=schedule_settings("pretrain", config["pretrain"]["epochs"], seed=0),
         device=config["model"]["device"],
-    threads: 2
+    threads: 8  # capped at --cores
     log:
         "logs/pretrain/{source}.log",
     conda:
@@ -32,7 +32,7 @@ rule train:
         args=get_train_args,
         settings=get_train_settings,
         device=config["model"]["device"],
-    threads: 2
+    threads: 1  # runs of different methods go in parallel; raise with --set-threads train=N
     log:
         "logs/train/{target}-{method}-{seed}-{iter}.log",
     conda:
@@ -52,7 +52,7 @@ rule evaluate:
     params:
         size=config["model"]["input_size"],
         device=config["model"]["device"],
-    threads: 2
+    threads: 1
     log:
         "logs/evaluate/{target}-{method}-{seed}-{iter}.log",
     conda:
