@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import sys
 
 from snakemake.utils import validate
 
@@ -10,19 +11,22 @@ from snakemake.utils import validate
 validate(config, schema="../config/schema.yaml")
 
 # The rules run `python -m workflow`; this makes the package importable without an install
-# (e.g. inside the conda environment of envs/sjft.yaml).
+# (e.g. inside the conda environment of envs/sjft.yaml), here and in every job.
+sys.path.insert(0, workflow.basedir)
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in [workflow.basedir, os.environ.get("PYTHONPATH", "")] if p
 )
+
+# only these names: a bare `import workflow` would hide Snakemake's own `workflow` object
+from workflow.schedule import max_neighbours, resolve_sigmas
 
 TARGETS = config["targets"]
 SOURCES = config["sources"]
 SELECTION = config["selection"]
 ITERATIONS = SELECTION["iterations"]
-SIGMA0 = 4 * SELECTION["k0"] if SELECTION.get("sigma0") is None else SELECTION["sigma0"]
-SIGMA1 = 2 * SELECTION["k0"] if SELECTION.get("sigma1") is None else SELECTION["sigma1"]
+SIGMA0, SIGMA1 = resolve_sigmas(SELECTION["k0"], SELECTION.get("sigma0"), SELECTION.get("sigma1"))
 # the most neighbours any target image can reach: the length of every ranked list
-KMAX = SELECTION["k0"] + (ITERATIONS - 1) * max(SIGMA0, SIGMA1)
+KMAX = max_neighbours(SELECTION["k0"], ITERATIONS, SIGMA0, SIGMA1)
 BANK = config["bank"]["name"]
 DEMO_DATA = "results/data/demo"
 # Every trained method: which source images it borrows (none, its own kNN neighbours grown by
