@@ -100,6 +100,15 @@ def build_model(
     return model
 
 
+def restore_model(state: dict) -> JointNet:
+    """The network of one of our loaded checkpoints, with every head it saved."""
+    model = JointNet(state["arch"], {h: len(c) for h, c in state["classes"].items()})
+    model.backbone.load_state_dict(state["backbone"])
+    for name, head in model.heads.items():
+        head.load_state_dict(state["heads"][name])
+    return model
+
+
 def pick_device(setting: str) -> torch.device:
     """``auto`` is CUDA when available, else CPU; otherwise the named device."""
     if setting == "auto":

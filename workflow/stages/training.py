@@ -14,7 +14,7 @@ from .. import evaluation, schedule
 from ..datasets import DatasetError, class_names, read_manifest
 from ..io import read_h5, write_csv, write_h5, write_json
 from ..joint import TrainSettings, fit, predict
-from ..model import build_model, load_checkpoint, pick_device, save_checkpoint
+from ..model import build_model, load_checkpoint, pick_device, restore_model, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,7 @@ def evaluate(model_file: str, manifest: str, out: str, probs_out: str, input_siz
     for label, name in frame[["label", "class_name"]].drop_duplicates().itertuples(index=False):
         if label >= len(trained) or trained[label] != name:
             raise DatasetError(f"{manifest}: class {name} (label {label}) is not the model's class {label} in {model_file}")
-    model = build_model(state["arch"], state["classes"], model_file, keep_heads=tuple(state["classes"]))
-    probs = predict(model, frame["path"].tolist(), input_size, pick_device(device))
+    probs = predict(restore_model(state), frame["path"].tolist(), input_size, pick_device(device))
     _write_eval(frame, probs, out, probs_out)
 
 
