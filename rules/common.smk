@@ -27,23 +27,85 @@ ITERATIONS = SELECTION["iterations"]
 SIGMA0, SIGMA1 = resolve_sigmas(SELECTION["k0"], SELECTION.get("sigma0"), SELECTION.get("sigma1"))
 # the most neighbours any target image can reach: the length of every ranked list
 KMAX = max_neighbours(SELECTION["k0"], ITERATIONS, SIGMA0, SIGMA1)
-BANK = config["bank"]["name"]
+BANKS = config["bank"]["names"]  # the first is the main one: see PER_BANK
 DEMO_DATA = "results/data/demo"
-# Every trained method: which source images it borrows (none, its own kNN neighbours grown by
-# its own entropies, or random ones matching selective's counts), its regularizer toward the
-# starting model, and whether DTNH projects the non-target gradient (workflow/regularizers.py).
+
+
+def method(borrows=None, init="pretrained", mining=True, regularizer="none", dtnh=False):
+    return {"borrows": borrows, "init": init, "mining": mining, "regularizer": regularizer, "dtnh": dtnh}
+
+
+# Every trained method (README, "Methods"): which source images it borrows (none; all of the
+# pool; random ones matching selective's counts; its kNN neighbours, whose counts grow by its
+# own entropies when it mines hard samples), whether it starts from the pretrained model or
+# from scratch, its regularizer toward the starting model, and whether DTNH projects the
+# non-target gradient (workflow/regularizers.py).
 METHODS = {
-    "finetune": {"borrows": None, "regularizer": "none", "dtnh": False},
-    "joint-random": {"borrows": "random", "regularizer": "none", "dtnh": False},
-    "selective": {"borrows": "knn", "regularizer": "none", "dtnh": False},
-    "selective-dtnh": {"borrows": "knn", "regularizer": "none", "dtnh": True},
-    "l2sp": {"borrows": None, "regularizer": "l2sp", "dtnh": False},
-    "dtnh-l2sp": {"borrows": None, "regularizer": "l2sp", "dtnh": True},
-    "knowdist": {"borrows": None, "regularizer": "knowdist", "dtnh": False},
-    "dtnh-knowdist": {"borrows": None, "regularizer": "knowdist", "dtnh": True},
+    "finetune": method(),
+    "scratch": method(init="scratch"),
+    "joint-all": method(borrows="all"),
+    "joint-random": method(borrows="random"),
+    "selective-noiter": method(borrows="knn", mining=False),
+    "selective": method(borrows="knn"),
+    "selective-scratch": method(borrows="knn", init="scratch"),
+    "selective-dtnh": method(borrows="knn", dtnh=True),
+    "l2sp": method(regularizer="l2sp"),
+    "dtnh-l2sp": method(regularizer="l2sp", dtnh=True),
+    "knowdist": method(regularizer="knowdist"),
+    "dtnh-knowdist": method(regularizer="knowdist", dtnh=True),
 }
-TRAINED_METHODS = list(METHODS)
-JOINT_METHODS = [m for m, spec in METHODS.items() if spec["borrows"]]
+# Runs of kNN methods live under their filter bank: results/<target>/bank-<bank>/<method>/...
+# These run once per bank of bank.names; the other kNN methods (ablations) use the main bank.
+PER_BANK = ("selective", "fusion")
+
+
+def uses_bank(name):
+    return name == "fusion" or METHODS[name]["borrows"] == "knn"
+
+
+def run_token(name, bank=None):
+    """The run folder below results/<target>/: <method>, or bank-<bank>/<method> for kNN methods."""
+    return f"bank-{bank or BANKS[0]}/{name}" if uses_bank(name) else name
+
+
+def parse_run(token):
+    """(method, bank or None) of a run folder token."""
+    if token.startswith("bank-"):
+        bank, name = token[len("bank-") :].split("/")
+        return name, bank
+    return token, None
+
+
+RUN_TOKENS = [run_token(m, b) for m in METHODS for b in (BANKS if uses_bank(m) else [None])]
+JOINT_TOKENS = [t for t in RUN_TOKENS if METHODS[parse_run(t)[0]]["borrows"] in ("knn", "random")]
+
+
+def check_torchvision_targets():
+    """Known dataset names; one export per dataset, so targets sharing one agree on its carve."""
+    from workflow.tvdatasets import DATASETS as TORCHVISION
+
+    carved = [n for n, spec in TORCHVISION.items() if spec.splits is None]
+    exports = {}
+    for name, target in TARGETS.items():
+        if target["kind"] != "torchvision":
+            continue
+        dataset = target["name"]
+        if dataset not in TORCHVISION:
+            raise ValueError(
+                f"config targets.{name}.name is {dataset!r}, not a known torchvision dataset: {', '.join(TORCHVISION)}"
+            )
+        if TORCHVISION[dataset].splits is not None and ("train_per_class" in target or "split_seed" in target):
+            raise ValueError(
+                f"config targets.{name}.train_per_class/split_seed: {dataset} has official splits; "
+                f"these keys apply only to {', '.join(carved)}"
+            )
+        carve = (target.get("train_per_class"), target.get("split_seed", 0))
+        first, first_carve = exports.setdefault(dataset, (name, carve))
+        if carve != first_carve:
+            raise ValueError(
+                f"config targets.{name}: {dataset} is exported once, to results/data/torchvision/{dataset}; "
+                f"its train_per_class and split_seed must match those of targets.{first}"
+            )
 
 
 def check_config():
@@ -56,10 +118,14 @@ def check_config():
             )
         if name in ("source", "data"):
             raise ValueError(f"config targets: {name!r} is reserved for results/{name}/")
+    check_torchvision_targets()
     if "fusion" in config["methods"] and "selective" not in config["methods"]:
         raise ValueError("config methods: fusion averages the selective iterations; add selective")
     if "joint-random" in config["methods"] and "selective" not in config["methods"]:
         raise ValueError("config methods: joint-random matches selective's counts; add selective")
+    if "cnn" in BANKS and config["bank"]["cnn"]["model"] == "run" and config["model"]["init"] == "scratch":
+        raise ValueError("config bank.cnn.model is run, but model.init is scratch: untrained filters; "
+                         "set model.init or bank.cnn.model: alexnet")
 
 
 check_config()
@@ -68,8 +134,9 @@ check_config()
 wildcard_constraints:
     target="|".join(re.escape(t) for t in TARGETS),
     source="|".join(re.escape(s) for s in SOURCES),
-    method="|".join(TRAINED_METHODS),
-    joint="|".join(JOINT_METHODS),
+    run="|".join(re.escape(t) for t in RUN_TOKENS),
+    joint_run="|".join(re.escape(t) for t in JOINT_TOKENS),
+    bank="|".join(re.escape(b) for b in BANKS),
     seed=r"\d+",
     iter=r"\d+",
     shard=r"\d+",
@@ -78,13 +145,31 @@ wildcard_constraints:
 
 # ------------------------------------------------------------------ datasets
 
+# torchvision targets: downloaded into config data_dir, exported here as <name>/<split>/<class>/<image>
+TORCHVISION_DATA = "results/data/torchvision"
+TORCHVISION_DOWNLOADS = config.get("data_dir", "data/torchvision")
+
 
 def source_of(target):
     return TARGETS[target]["source"]
 
 
+def torchvision_spec(target):
+    """The workflow/tvdatasets.py entry of a `kind: torchvision` target, else None."""
+    from workflow.tvdatasets import DATASETS as TORCHVISION
+
+    target = TARGETS[target]
+    return TORCHVISION[target["name"]] if target["kind"] == "torchvision" else None
+
+
+def torchvision_folder(target):
+    """The ImageFolder export of a `kind: torchvision` target (the torchvision_export rule)."""
+    return f"{TORCHVISION_DATA}/{TARGETS[target]['name']}"
+
+
 def train_split(target):
-    return TARGETS[target].get("train_split", "train")
+    spec = torchvision_spec(target)
+    return TARGETS[target].get("train_split", spec.train_split if spec else "train")
 
 
 def test_split(target):
@@ -97,8 +182,37 @@ def get_source_cap_arg(wildcards):
 
 
 def get_target_files(wildcards):
-    """The demo generator's output, when the target is the demo."""
-    return [f"{DEMO_DATA}/target"] if TARGETS[wildcards.target]["kind"] == "demo" else []
+    """The demo generator's output or the torchvision export, when the target is one of these."""
+    kind = TARGETS[wildcards.target]["kind"]
+    if kind == "demo":
+        return [f"{DEMO_DATA}/target"]
+    return [torchvision_folder(wildcards.target)] if kind == "torchvision" else []
+
+
+def get_target_manifest_args(wildcards):
+    """The splits of a target, or the carve of its validation split out of the train split."""
+    target = TARGETS[wildcards.target]
+    args = f"--train-split {train_split(wildcards.target)} --test-split {test_split(wildcards.target)}"
+    if target.get("holdout_per_class"):
+        args += f" --holdout-per-class {target['holdout_per_class']} --holdout-seed {target.get('holdout_seed', 0)}"
+    return args
+
+
+def torchvision_names():
+    from workflow.tvdatasets import DATASETS as TORCHVISION
+
+    return list(TORCHVISION)
+
+
+def get_torchvision_export_args(wildcards):
+    """The carve of a dataset without official splits, as the targets that use it set it."""
+    for target in TARGETS.values():
+        if target["kind"] == "torchvision" and target["name"] == wildcards.dataset:
+            args = f"--split-seed {target.get('split_seed', 0)}"
+            if "train_per_class" in target:
+                args += f" --train-per-class {target['train_per_class']}"
+            return args
+    return "--split-seed 0"
 
 
 def get_source_files(wildcards):
@@ -107,6 +221,8 @@ def get_source_files(wildcards):
 
 def get_target_root(wildcards):
     target = TARGETS[wildcards.target]
+    if target["kind"] == "torchvision":
+        return torchvision_folder(wildcards.target)
     return f"{DEMO_DATA}/target" if target["kind"] == "demo" else target["root"]
 
 
@@ -143,45 +259,73 @@ def n_shards(domain):
     return config["descriptors"]["source_shards"] if domain == "source" else 1
 
 
-def descriptor_shards(target, domain):
+def descriptor_shards(target, domain, bank):
     return expand(
         "results/{target}/bank-{bank}/hist/{domain}/shard-{shard}.h5",
         target=target,
-        bank=BANK,
+        bank=bank,
         domain=domain,
         shard=range(n_shards(domain)),
     )
 
 
-def knn_index(target):
-    return f"results/{target}/bank-{BANK}/knn.h5"
+def knn_index(target, bank):
+    return f"results/{target}/bank-{bank}/knn.h5"
+
+
+def cnn_model(target):
+    """The network of the CNN bank: torchvision's AlexNet, or the run's own starting model."""
+    model = config["bank"]["cnn"]["model"]
+    if model == "run":
+        return pretrained_checkpoint(target) or config["model"]["init"]
+    return model
+
+
+def get_bank_inputs(wildcards):
+    """The CNN bank reads its network's checkpoint (when it is a file of ours)."""
+    inputs = {"manifest": target_manifest(wildcards.target, "train")}
+    if wildcards.bank == "cnn" and cnn_model(wildcards.target) not in ("alexnet", "torchvision"):
+        inputs["model"] = cnn_model(wildcards.target)
+    return inputs
+
+
+def get_bank_settings(wildcards):
+    if wildcards.bank == "gabor":
+        settings = config["bank"]["gabor"]
+    else:
+        settings = dict(config["bank"]["cnn"], model=cnn_model(wildcards.target), arch=config["model"]["arch"])
+    return json.dumps(settings, sort_keys=True)
 
 
 # ------------------------------------------------------------------ training runs
 
 
-def run_dir(target, method, seed, iteration):
-    return f"results/{target}/{method}/seed-{seed}/iter-{iteration}"
+def run_dir(target, method, seed, iteration, bank=None):
+    return f"results/{target}/{run_token(method, bank)}/seed-{seed}/iter-{iteration}"
+
+
+def token_dir(wildcards, token, iteration):
+    """A run folder of the same target and seed, from a run token."""
+    return f"results/{wildcards.target}/{token}/seed-{wildcards.seed}/iter-{iteration}"
 
 
 def get_neighbour_inputs(wildcards):
-    """kNN borrowers: the index (+ their previous entropy table); joint-random: selective's table."""
+    """kNN borrowers: the index (+ the previous entropy table when mining); joint-random: selective's table."""
+    name, bank = parse_run(wildcards.joint_run)
     inputs = {"targets": target_manifest(wildcards.target, "train")}
     iteration = int(wildcards.iter)
-    if METHODS[wildcards.joint]["borrows"] == "knn":
-        inputs["knn"] = knn_index(wildcards.target)
-        if iteration > 0:
-            previous = run_dir(wildcards.target, wildcards.joint, wildcards.seed, iteration - 1)
-            inputs["entropy"] = f"{previous}/entropy.csv"
+    if METHODS[name]["borrows"] == "knn":
+        inputs["knn"] = knn_index(wildcards.target, bank)
+        if iteration > 0 and METHODS[name]["mining"]:
+            inputs["entropy"] = f"{token_dir(wildcards, wildcards.joint_run, iteration - 1)}/entropy.csv"
     else:
         inputs["pool"] = source_manifest(wildcards.target)
-        selective = run_dir(wildcards.target, "selective", wildcards.seed, iteration)
-        inputs["match"] = f"{selective}/neighbours.csv"
+        inputs["match"] = f"{token_dir(wildcards, run_token('selective'), iteration)}/neighbours.csv"
     return inputs
 
 
 def get_neighbour_args(wildcards, input):
-    if METHODS[wildcards.joint]["borrows"] == "knn":
+    if "knn" in input.keys():
         args = f"--knn {input.knn} "
         if "entropy" in input.keys():
             args += f"--entropy {input.entropy} --delta {SELECTION['delta']} --sigma0 {SIGMA0} --sigma1 {SIGMA1}"
@@ -200,33 +344,45 @@ def pretrained_checkpoint(target):
     return init
 
 
+def start_model(name):
+    """What a method's first iteration starts from: the configured init, or scratch."""
+    return "scratch" if METHODS[name]["init"] == "scratch" else config["model"]["init"]
+
+
 def get_train_inputs(wildcards):
     """Manifests, the neighbour table of joint methods, and the weights to start from."""
-    inputs = {"target": target_manifest(wildcards.target, "train")}
-    if wildcards.method in JOINT_METHODS:
+    name, _ = parse_run(wildcards.run)
+    spec = METHODS[name]
+    inputs = {"target": target_manifest(wildcards.target, "train"), "test": target_manifest(wildcards.target, "test")}
+    if spec["borrows"]:
         inputs["source"] = source_manifest(wildcards.target)
-        inputs["neighbours"] = f"{run_dir(wildcards.target, wildcards.method, wildcards.seed, wildcards.iter)}/neighbours.csv"
+    if spec["borrows"] in ("knn", "random"):
+        inputs["neighbours"] = f"{token_dir(wildcards, wildcards.run, wildcards.iter)}/neighbours.csv"
     iteration = int(wildcards.iter)
+    pretrained = pretrained_checkpoint(wildcards.target) if spec["init"] == "pretrained" else None
     if iteration > 0:
-        inputs["init"] = f"{run_dir(wildcards.target, wildcards.method, wildcards.seed, iteration - 1)}/model.pt"
-    elif pretrained_checkpoint(wildcards.target):
-        inputs["init"] = pretrained_checkpoint(wildcards.target)
-    if METHODS[wildcards.method]["regularizer"] != "none" and pretrained_checkpoint(wildcards.target):
-        inputs["anchor"] = pretrained_checkpoint(wildcards.target)
+        inputs["init"] = f"{token_dir(wildcards, wildcards.run, iteration - 1)}/model.pt"
+    elif pretrained:
+        inputs["init"] = pretrained
+    if spec["regularizer"] != "none" and pretrained:
+        inputs["anchor"] = pretrained
     return inputs
 
 
 def get_train_args(wildcards, input):
-    init = input.init if "init" in input.keys() else config["model"]["init"]
+    name, _ = parse_run(wildcards.run)
+    init = input.init if "init" in input.keys() else start_model(name)
     args = f"--init {init}"
+    if "source" in input.keys():
+        args += f" --source {input.source}"
     if "neighbours" in input.keys():
-        args += f" --source {input.source} --neighbours {input.neighbours}"
+        args += f" --neighbours {input.neighbours}"
     if int(wildcards.iter) > 0:
         args += " --keep-heads target source"
     elif config["train"]["source_head"] == "pretrained":
         args += " --keep-heads source"
-    if METHODS[wildcards.method]["regularizer"] != "none":
-        args += f" --anchor {input.anchor if 'anchor' in input.keys() else config['model']['init']}"
+    if METHODS[name]["regularizer"] != "none":
+        args += f" --anchor {input.anchor if 'anchor' in input.keys() else start_model(name)}"
     return args
 
 
@@ -245,30 +401,38 @@ def get_train_settings(wildcards):
     # every iteration draws its own pairs and crops: seed and iteration both feed the seed
     seed = int(wildcards.seed) * 1000 + int(wildcards.iter)
     settings = json.loads(schedule_settings("train", config["train"]["epochs_per_iteration"], seed))
-    spec = METHODS[wildcards.method]
+    spec = METHODS[parse_run(wildcards.run)[0]]
     settings.update(regularizer=spec["regularizer"], dtnh=spec["dtnh"])
+    if spec["init"] == "scratch":
+        settings["freeze_bn"] = False  # no pretrained statistics to keep
     if spec["regularizer"] != "none":
         settings.update(config["regularization"][spec["regularizer"]])
     return json.dumps(settings, sort_keys=True)
 
 
 def get_fusion_probs(wildcards):
-    return [f"{run_dir(wildcards.target, 'selective', wildcards.seed, m)}/probs.h5" for m in range(ITERATIONS)]
+    selective = run_token("selective", wildcards.bank)
+    return [f"{token_dir(wildcards, selective, m)}/probs.h5" for m in range(ITERATIONS)]
 
 
 # ------------------------------------------------------------------ report
 
 
+def report_runs():
+    """The run tokens of the report: every configured method, per bank where PER_BANK says so."""
+    return [run_token(m, b) for m in config["methods"] for b in (BANKS if m in PER_BANK else [None])]
+
+
 def get_report_inputs(wildcards):
     t = wildcards.target
     inputs = {"train": target_manifest(t, "train"), "source": source_manifest(t), "runs": []}
-    for method in config["methods"]:
+    for token in report_runs():
         for seed in config["seeds"]:
-            if method == "fusion":
-                inputs["runs"].append(f"results/{t}/fusion/seed-{seed}/eval.csv")
+            if parse_run(token)[0] == "fusion":
+                inputs["runs"].append(f"results/{t}/{token}/seed-{seed}/eval.csv")
                 continue
             for m in range(ITERATIONS):
-                run = run_dir(t, method, seed, m)
+                run = f"results/{t}/{token}/seed-{seed}/iter-{m}"
                 inputs["runs"] += [f"{run}/eval.csv", f"{run}/train.json"]
     if get_relations(t):
         inputs["relations"] = get_relations(t)
@@ -277,10 +441,10 @@ def get_report_inputs(wildcards):
 
 def get_report_args(wildcards, input):
     relations = f" --relations {input.relations}" if "relations" in input.keys() else ""
-    methods = " ".join(config["methods"])
+    runs = " ".join(report_runs())
     seeds = " ".join(str(s) for s in config["seeds"])
-    return f"--methods {methods} --seeds {seeds} --iterations {ITERATIONS}{relations}"
+    return f"--runs {runs} --seeds {seeds} --iterations {ITERATIONS}{relations}"
 
 
 def get_final_outputs():
-    return [f"results/{t}/report.csv" for t in TARGETS]
+    return [f"results/{t}/report.{kind}" for t in TARGETS for kind in ("csv", "html")]

@@ -1,4 +1,4 @@
-"""Datasets: the embedded demo and the manifests (one row per image) of targets and sources."""
+"""Datasets: the embedded demo, torchvision exports and the manifests (one row per image) of targets and sources."""
 
 
 rule demo_data:
@@ -16,6 +16,24 @@ rule demo_data:
         "python -m workflow demo-data --out {DEMO_DATA} --settings {params.settings:q} 2> {log}"
 
 
+rule torchvision_export:
+    """Download a torchvision dataset by name (the one path that downloads data) and export it."""
+    output:
+        directory(f"{TORCHVISION_DATA}/{{dataset}}"),
+    wildcard_constraints:
+        dataset="|".join(torchvision_names()),
+    params:
+        data_dir=TORCHVISION_DOWNLOADS,
+        args=get_torchvision_export_args,
+    log:
+        "logs/torchvision_export/{dataset}.log",
+    conda:
+        "../envs/sjft.yaml"
+    shell:
+        "python -m workflow torchvision-export --name {wildcards.dataset} --data-dir {params.data_dir:q}"
+        " --out {output} {params.args} 2> {log}"
+
+
 rule target_manifest:
     input:
         get_target_files,
@@ -24,7 +42,7 @@ rule target_manifest:
         "results/{target}/manifest/test.csv",
     params:
         root=get_target_root,
-        splits=lambda wildcards: f"--train-split {train_split(wildcards.target)} --test-split {test_split(wildcards.target)}",
+        splits=get_target_manifest_args,
     log:
         "logs/target_manifest/{target}.log",
     conda:

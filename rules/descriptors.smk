@@ -3,11 +3,11 @@
 
 rule bounds:
     input:
-        lambda wildcards: target_manifest(wildcards.target, "train"),
+        unpack(get_bank_inputs),
     output:
         "results/{target}/bank-{bank}/bounds.h5",
     params:
-        bank=json.dumps({"frequencies": config["bank"]["frequencies"], "orientations": config["bank"]["orientations"]}),
+        bank=get_bank_settings,
         bins=config["bank"]["bins"],
         intervals=config["bank"]["intervals"],
         size=config["bank"]["image_size"],
@@ -18,7 +18,7 @@ rule bounds:
     conda:
         "../envs/sjft.yaml"
     shell:
-        "python -m workflow --threads {threads} bounds --manifest {input} --out {output}"
+        "python -m workflow --threads {threads} bounds --manifest {input.manifest} --out {output}"
         " --bank {wildcards.bank} --bank-settings {params.bank:q} --bins {params.bins}"
         " --intervals {params.intervals} --image-size {params.size} --batch-size {params.batch} 2> {log}"
 

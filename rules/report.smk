@@ -1,11 +1,13 @@
-"""The comparison table of a target: one row per method, seed and iteration."""
+"""The comparison tables of a target: per run, over seeds, and selective's paired differences."""
 
 
 rule report:
     input:
         unpack(get_report_inputs),
     output:
-        "results/{target}/report.csv",
+        report="results/{target}/report.csv",
+        runs="results/{target}/runs.csv",
+        paired="results/{target}/paired.csv",
     params:
         args=get_report_args,
     log:
@@ -14,5 +16,5 @@ rule report:
         "../envs/sjft.yaml"
     shell:
         "python -m workflow report --results results/{wildcards.target} --target {wildcards.target}"
-        " --target-manifest {input.train} --source-manifest {input.source} --out {output} {params.args}"
+        " --target-manifest {input.train} --source-manifest {input.source} --out {output.report} --runs-out {output.runs} --paired-out {output.paired} {params.args}"
         " 2> {log} | tee -a {log}"

@@ -1,4 +1,4 @@
-"""Training: the backbone on the source set, then every method's iterations, evaluation, fusion."""
+"""Training: the backbone on the source set, then every method's iterations (each evaluated), fusion."""
 
 
 rule pretrain:
@@ -24,9 +24,11 @@ rule train:
     input:
         unpack(get_train_inputs),
     output:
-        model="results/{target}/{method}/seed-{seed}/iter-{iter}/model.pt",
-        entropy="results/{target}/{method}/seed-{seed}/iter-{iter}/entropy.csv",
-        stats="results/{target}/{method}/seed-{seed}/iter-{iter}/train.json",
+        model="results/{target}/{run}/seed-{seed}/iter-{iter}/model.pt",
+        entropy="results/{target}/{run}/seed-{seed}/iter-{iter}/entropy.csv",
+        stats="results/{target}/{run}/seed-{seed}/iter-{iter}/train.json",
+        predictions="results/{target}/{run}/seed-{seed}/iter-{iter}/eval.csv",
+        probs="results/{target}/{run}/seed-{seed}/iter-{iter}/probs.h5",
     params:
         arch=config["model"]["arch"],
         args=get_train_args,
@@ -34,33 +36,13 @@ rule train:
         device=config["model"]["device"],
     threads: 1  # runs of different methods go in parallel; raise with --set-threads train=N
     log:
-        "logs/train/{target}-{method}-{seed}-{iter}.log",
+        "logs/train/{target}/{run}-{seed}-{iter}.log",
     conda:
         "../envs/sjft.yaml"
     shell:
-        "python -m workflow --threads {threads} train --target {input.target} --out-dir $(dirname {output.model})"
+        "python -m workflow --threads {threads} train --target {input.target} --test {input.test}"
+        " --out-dir $(dirname {output.model})"
         " --arch {params.arch} {params.args} --settings {params.settings:q} --device {params.device} 2> {log}"
-
-
-rule evaluate:
-    input:
-        model="results/{target}/{method}/seed-{seed}/iter-{iter}/model.pt",
-        manifest=lambda wildcards: target_manifest(wildcards.target, "test"),
-    output:
-        predictions="results/{target}/{method}/seed-{seed}/iter-{iter}/eval.csv",
-        probs="results/{target}/{method}/seed-{seed}/iter-{iter}/probs.h5",
-    params:
-        size=config["model"]["input_size"],
-        device=config["model"]["device"],
-    threads: 1
-    log:
-        "logs/evaluate/{target}-{method}-{seed}-{iter}.log",
-    conda:
-        "../envs/sjft.yaml"
-    shell:
-        "python -m workflow --threads {threads} evaluate --model {input.model} --manifest {input.manifest}"
-        " --out {output.predictions} --probs-out {output.probs} --input-size {params.size}"
-        " --device {params.device} 2> {log}"
 
 
 rule fusion:
@@ -68,10 +50,10 @@ rule fusion:
         probs=get_fusion_probs,
         manifest=lambda wildcards: target_manifest(wildcards.target, "test"),
     output:
-        predictions="results/{target}/fusion/seed-{seed}/eval.csv",
-        probs="results/{target}/fusion/seed-{seed}/probs.h5",
+        predictions="results/{target}/bank-{bank}/fusion/seed-{seed}/eval.csv",
+        probs="results/{target}/bank-{bank}/fusion/seed-{seed}/probs.h5",
     log:
-        "logs/fusion/{target}-{seed}.log",
+        "logs/fusion/{target}-{bank}-{seed}.log",
     conda:
         "../envs/sjft.yaml"
     shell:

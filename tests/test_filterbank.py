@@ -1,4 +1,5 @@
-"""GaborBank: the FFT responses against a direct reflect-padded convolution, and the bank's sizes."""
+"""Filter banks: Gabor FFT responses against a direct reflect-padded convolution, the bank's sizes,
+and the CNN bank against the network's own first convolutions."""
 
 import itertools
 import math
@@ -8,7 +9,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from workflow.filterbank import ONE_OCTAVE, GaborBank, gabor_kernel
+from workflow.filterbank import ONE_OCTAVE, GaborBank, gabor_kernel, make_bank
+from workflow.joint import MEAN, STD
+from workflow.model import build_model, save_checkpoint
 
 FREQUENCIES = [0.2, 0.4]
 ORIENTATIONS = 3
@@ -98,3 +101,42 @@ def test_bank_sizes_and_filter_order():
     assert default.n_responses == 48
     assert default.layer_sizes == [48]
     assert sum(default.layer_sizes) == default.n_responses
+
+
+@pytest.fixture(scope="module")
+def resnet_checkpoint(tmp_path_factory):
+    """A small ResNet-18 checkpoint of ours (random weights, BatchNorm statistics perturbed)."""
+    torch.manual_seed(0)
+    model = build_model("resnet18", {"target": ["a", "b"]}, "scratch")
+    model.backbone.bn1.running_mean.uniform_(-0.5, 0.5)
+    path = tmp_path_factory.mktemp("cnn") / "model.pt"
+    save_checkpoint(model, {"target": ["a", "b"]}, path)
+    return path, model.backbone.eval()
+
+
+def test_cnn_bank_gives_the_first_two_convolutions(resnet_checkpoint):
+    path, backbone = resnet_checkpoint
+    bank = make_bank("cnn", {"model": str(path), "arch": "resnet18"})
+    assert bank.layers == ["conv1", "layer1.0.conv1"] and bank.layer_sizes == [64, 64]
+    images = torch.rand(2, 20, 20, 3)
+    conv1, conv2 = bank.response_layers(images)
+    x = (images.permute(0, 3, 1, 2) - MEAN) / STD
+    with torch.no_grad():
+        expected1 = F.conv2d(x, backbone.conv1.weight, stride=2, padding=3)
+        stem = backbone.maxpool(backbone.relu(backbone.bn1(expected1)))
+        expected2 = F.conv2d(stem, backbone.layer1[0].conv1.weight, padding=1)
+    torch.testing.assert_close(conv1, expected1, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(conv2, expected2, rtol=1e-4, atol=1e-5)
+    assert conv1.shape[-1] == 10 and conv2.shape[-1] == 5  # layers at their own resolutions
+
+
+def test_cnn_bank_options(resnet_checkpoint):
+    path, _ = resnet_checkpoint
+    images = torch.rand(1, 16, 16, 3)
+    rectified = make_bank("cnn", {"model": str(path), "layers": ["layer1.0.conv2"], "relu": True})
+    (response,) = rectified.response_layers(images)
+    assert rectified.layer_sizes == [64] and (response >= 0).all() and (response > 0).any()
+    with pytest.raises(ValueError, match="bank.cnn.layers"):
+        make_bank("cnn", {"model": str(path), "layers": ["conv9"]})
+    with pytest.raises(ValueError, match="bank.names"):
+        make_bank("sift", {})

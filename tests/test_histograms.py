@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from workflow.histograms import equal_mass_edges, fine_counts, histograms, response_range
+from workflow.histograms import (
+    equal_mass_edges,
+    fine_counts,
+    histograms,
+    response_range,
+)
 
 N_INTERVALS = 2000
 N_BINS = 8
@@ -136,3 +141,19 @@ def test_streaming_over_batches_gives_the_same_edges(sizes):
 def test_no_batches_is_an_error():
     with pytest.raises(ValueError, match="no images"):
         response_range([])
+
+
+def test_layers_of_different_resolution_are_numbered_in_order():
+    """A bank with layers at two resolutions (the CNN bank): each layer binned on its own pixels."""
+    fine, coarse = sample_responses(seed=1, size=24), sample_responses(seed=2, size=12)[:, :2]
+    batches = [[fine, coarse]]
+    low, high = response_range(batches)
+    np.testing.assert_array_equal(low.numpy(), np.concatenate([pooled(fine).min(1), pooled(coarse).min(1)]).astype(np.float32))
+    counts = fine_counts(batches, low, high, 50)
+    np.testing.assert_array_equal(counts[:3].numpy(), fine_counts([fine], low[:3], high[:3], 50).numpy())
+    np.testing.assert_array_equal(counts[3:].numpy(), fine_counts([coarse], low[3:], high[3:], 50).numpy())
+    edges = equal_mass_edges(counts, low, high, N_BINS)
+    together = histograms([fine, coarse], edges).numpy()
+    expected = np.concatenate([brute_histograms(fine.double().numpy(), edges[:3].double().numpy()),
+                               brute_histograms(coarse.double().numpy(), edges[3:].double().numpy())], axis=1)
+    np.testing.assert_allclose(together, expected, atol=1e-6)

@@ -47,7 +47,7 @@ def identify(images: torch.Tensor, items) -> list[int]:
 
 
 def settings(**overrides) -> TrainSettings:
-    base = dict(epochs=1, batch_size=3, lr=0.01, input_size=SIZE, crop_padding=2, flip=True, workers=0, seed=3)
+    base = {"epochs": 1, "batch_size": 3, "lr": 0.01, "input_size": SIZE, "crop_padding": 2, "flip": True, "workers": 0, "seed": 3}
     return TrainSettings(**{**base, **overrides})
 
 

@@ -7,13 +7,18 @@ import copy
 import numpy as np
 import pytest
 import torch
+from test_joint import SIZE, colour_items, cross_entropy, softmax_outputs
 from torch import nn
 from torch.nn import functional as F
 
-from test_joint import SIZE, colour_items, cross_entropy, softmax_outputs
 from workflow.joint import TrainSettings, fit, set_gradients
 from workflow.model import JointNet
-from workflow.regularizers import L2SP, FeatureDistillation, conflict_projection, make_regularizer
+from workflow.regularizers import (
+    L2SP,
+    FeatureDistillation,
+    conflict_projection,
+    make_regularizer,
+)
 
 
 class TinyNet(nn.Module):

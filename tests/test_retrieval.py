@@ -1,9 +1,18 @@
-"""Weighted symmetric KL: the inner-product form, smoothing, and the blockwise exact top-k."""
+"""Weighted symmetric KL and Jensen-Shannon: the fast forms, smoothing, and the blockwise exact top-k."""
 
 import numpy as np
 import pytest
 
-from workflow.retrieval import TopK, merge_topk, response_weights, smooth, symmetric_kl, symmetric_kl_direct
+from workflow import retrieval
+from workflow.retrieval import (
+    TopK,
+    jensen_shannon_direct,
+    merge_topk,
+    response_weights,
+    smooth,
+    symmetric_kl,
+    symmetric_kl_direct,
+)
 
 LAYERS = [2, 3]
 N_BINS = 6
@@ -152,3 +161,33 @@ def test_k_larger_than_the_sources_returns_them_all_sorted():
     topk = run_topk(targets, sources, ids, weights, 10, [4, 2])
     _, expected_i = reference_topk(targets, sources, ids, weights, 6)
     np.testing.assert_array_equal(topk.ids, expected_i)
+
+
+def test_jensen_shannon_tiles_equal_the_definition(monkeypatch):
+    rng = np.random.default_rng(7)
+    weights = response_weights(LAYERS)
+    p, q = smooth(random_histograms(rng, 5), EPS), smooth(random_histograms(rng, 11), EPS)
+    expected = jensen_shannon_direct(p, q, weights)
+    # tiles of a few elements: every tiling of the pairs must give the same distances
+    monkeypatch.setattr(retrieval, "TILE_ELEMENTS", 3 * sum(LAYERS) * N_BINS)
+    np.testing.assert_allclose(retrieval.jensen_shannon(p, q, weights), expected, rtol=1e-5, atol=1e-6)
+    # JS is at most log 2 per response; the weights of each layer sum to one
+    assert (expected >= 0).all() and (expected <= len(LAYERS) * np.log(2)).all()
+
+
+def test_jensen_shannon_topk_equals_full_sort():
+    rng = np.random.default_rng(8)
+    weights = response_weights(LAYERS)
+    targets, sources = random_histograms(rng, 4), random_histograms(rng, 30)
+    ids = np.arange(30, dtype=np.int64)
+    d = jensen_shannon_direct(smooth(targets, EPS), smooth(sources, EPS), weights)
+    expected = np.argsort(d, axis=1, kind="stable")[:, :6]
+    topk = TopK(targets, weights, 6, EPS, divergence="jensen_shannon")
+    for lo in range(0, 30, 7):
+        topk.add(sources[lo : lo + 7], ids[lo : lo + 7])
+    np.testing.assert_array_equal(topk.ids, expected)
+
+
+def test_unknown_divergence_names_the_config_key():
+    with pytest.raises(ValueError, match="retrieval.divergence"):
+        TopK(np.zeros((1, 5, N_BINS), np.float32), response_weights([5]), 3, EPS, divergence="cosine")

@@ -38,16 +38,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.add_argument("--train-split", default="train", help="sub-folder of the training images (defines the classes)")
     p.add_argument("--test-split", default="test", help="sub-folder of the test images")
+    p.add_argument("--holdout-per-class", type=int, default=None,
+                   help="carve this many train images per class as the test split (validation); the test folder is not read")
+    p.add_argument("--holdout-seed", type=int, default=0)
 
     p = sub.add_parser("source-manifest", help="list the source pool's images")
     p.add_argument("--root", required=True, help="folder holding <class>/<image>")
     p.add_argument("--out", required=True)
     p.add_argument("--max-per-class", type=int, default=None)
 
+    p = sub.add_parser("torchvision-export", help="download a torchvision dataset, export it as <split>/<class>/<image>")
+    p.add_argument("--name", required=True, help="the class in torchvision.datasets: Flowers102, Caltech256, ...")
+    p.add_argument("--data-dir", required=True, help="torchvision's download folder")
+    p.add_argument("--out", required=True)
+    p.add_argument("--train-per-class", type=int, default=None,
+                   help="datasets without official splits (Caltech): train images per class (default: the paper's)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of that carve")
+
     p = sub.add_parser("bounds", help="equal-mass histogram edges over the target train set")
     p.add_argument("--manifest", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--bank", dest="bank_name", required=True, help="filter bank name (gabor)")
+    p.add_argument("--bank", dest="bank_name", required=True, help="filter bank name: gabor | cnn")
     p.add_argument("--bank-settings", type=_json, required=True, help="JSON, e.g. {\"frequencies\": [...], \"orientations\": 6}")
     p.add_argument("--bins", dest="n_bins", type=int, required=True)
     p.add_argument("--intervals", dest="n_intervals", type=int, default=2000)
@@ -69,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, required=True)
     p.add_argument("--eps", type=float, default=1e-4)
     p.add_argument("--block-size", type=int, default=4096)
+    p.add_argument("--divergence", default="symmetric_kl", help="symmetric_kl | jensen_shannon")
 
     p = sub.add_parser("neighbours", help="one iteration's neighbour table")
     p.add_argument("--out", required=True)
@@ -86,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sigma0", type=int, default=0)
     p.add_argument("--sigma1", type=int, default=0)
 
-    for name, help_text in (("pretrain", "train the backbone on the source set"), ("train", "one training iteration")):
+    for name, help_text in (("pretrain", "train the backbone on the source set"), ("train", "one training iteration and its evaluation")):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--arch", required=True)
         p.add_argument("--init", required=True, help="scratch, torchvision, or a checkpoint path")
@@ -95,19 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["pretrain"].add_argument("--manifest", required=True)
     sub.choices["pretrain"].add_argument("--out", required=True)
     p.add_argument("--target", required=True, help="target train manifest")
+    p.add_argument("--test", required=True, help="target test manifest (evaluated after training)")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--source", help="source manifest (joint training)")
-    p.add_argument("--neighbours", dest="neighbour_table", help="neighbour table (joint training)")
+    p.add_argument("--neighbours", dest="neighbour_table", help="neighbour table (joint training; without it: the whole pool)")
     p.add_argument("--keep-heads", nargs="*", default=[], help="heads to take from the init checkpoint")
     p.add_argument("--anchor", help="starting model of the regularizer: scratch, torchvision or a checkpoint")
-
-    p = sub.add_parser("evaluate", help="predict the target test split")
-    p.add_argument("--model", dest="model_file", required=True)
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--probs-out", required=True)
-    p.add_argument("--input-size", type=int, required=True)
-    p.add_argument("--device", default="auto")
 
     p = sub.add_parser("fusion", help="average the softmax of several models")
     p.add_argument("--probs", dest="probs_files", nargs="+", required=True)
@@ -118,13 +123,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="the comparison table of one target")
     p.add_argument("--results", required=True, help="results/<target>")
     p.add_argument("--target", required=True)
-    p.add_argument("--methods", nargs="+", required=True)
+    p.add_argument("--runs", nargs="+", required=True, help="run folders below --results: finetune, bank-gabor/selective, ...")
     p.add_argument("--seeds", nargs="+", type=int, required=True)
     p.add_argument("--iterations", type=int, required=True)
     p.add_argument("--target-manifest", required=True)
     p.add_argument("--source-manifest", required=True)
     p.add_argument("--relations", default=None)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="report.csv: over seeds")
+    p.add_argument("--runs-out", required=True, help="runs.csv: per seed")
+    p.add_argument("--paired-out", required=True, help="paired.csv: selective minus each baseline, per seed")
+
+    p = sub.add_parser("report-html", help="the HTML report page of one target (self-contained)")
+    p.add_argument("--target", required=True)
+    p.add_argument("--report", required=True, help="report.csv: over seeds")
+    p.add_argument("--paired", default=None, help="paired.csv")
+    p.add_argument("--runs", default=None, help="runs.csv")
+    p.add_argument("--target-manifest", required=True, help="target train manifest")
+    p.add_argument("--source-manifest", required=True)
+    p.add_argument("--banks", nargs="+", required=True, help="filter bank names, the main one first")
+    p.add_argument("--knn", dest="knn_files", nargs="+", required=True, help="kNN index of each bank, in --banks order")
+    p.add_argument("--neighbours", dest="neighbour_files", nargs="*", default=[],
+                   help="selective's neighbour tables (main bank, first seed), one per iteration in order")
+    p.add_argument("--target-classes", default=None, help="classes.tsv: folder name<TAB>readable name")
+    p.add_argument("--source-classes", default=None, help="classes.tsv of the source pool")
+    p.add_argument("--max-classes", type=int, default=24, help="target classes shown in the neighbour grids")
+    p.add_argument("--per-class", type=int, default=1, help="training images shown per class")
+    p.add_argument("--top", type=int, default=8, help="source neighbours shown per training image")
+    p.add_argument("--thumb-size", type=int, default=64, help="thumbnail side in pixels")
+    p.add_argument("--out", required=True, help="report.html")
     return parser
 
 

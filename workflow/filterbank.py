@@ -1,6 +1,10 @@
 """Filter banks whose response histograms describe an image's low-level statistics (paper, 3.1).
 
-The Gabor bank holds ``len(frequencies) x n_orientations`` complex filters
+Two banks, both answering ``response_layers(images) -> [(B, R_l, H_l, W_l), ...]``, one tensor
+per layer (a layer's responses share a resolution, and each response h weighs 1 / R_l in the
+divergence):
+
+**Gabor.** The bank holds ``len(frequencies) x n_orientations`` complex filters
 
     g(x, y) = 1 / (2 pi s^2) * exp(-(x^2 + y^2) / (2 s^2)) * exp(2 pi i f (x cos t + y sin t)),
 
@@ -8,6 +12,12 @@ with an isotropic envelope whose width s = 0.56 / f gives a one-octave bandwidth
 imaginary parts of each filter's response count as separate responses, so the default bank
 (4 scales x 6 orientations) yields 48 response maps per image. The low frequencies have wide
 kernels (f = 0.05 spans 69 px), so responses are computed by FFT on a reflect-padded image.
+
+**CNN.** The outputs of the first two convolution layers of a trained CNN (the paper uses
+AlexNet's conv1 and conv2): learned low-level filters, on colour images. The network is
+torchvision's ImageNet AlexNet (``model: alexnet``, a download the user asks for), or a
+checkpoint of ours or ``torchvision`` weights of ``arch`` (the workflow passes the run's own
+starting model, so a machine without downloaded weights uses its pretrained backbone's stem).
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
 ONE_OCTAVE = math.sqrt(math.log(2) / 2) * 3 / math.pi  # s * f for a bandwidth of one octave
 
@@ -42,6 +53,7 @@ class GaborBank:
 
     frequencies: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.4])
     n_orientations: int = 6
+    mode = "L"  # PIL mode of the images it filters: grayscale in [0, 1], (B, H, W)
 
     @property
     def filters(self) -> list[tuple[float, float]]:
@@ -87,6 +99,9 @@ class GaborBank:
         response = response[..., pad : pad + height, pad : pad + width]
         return torch.view_as_real(response).permute(0, 1, 4, 2, 3).reshape(batch, -1, height, width)
 
+    def response_layers(self, images: torch.Tensor) -> list[torch.Tensor]:
+        return [self.responses(images)]
+
     def _spectra_cache(self, height: int, width: int) -> torch.Tensor:
         cache = self.__dict__.setdefault("_cache", {})
         if (height, width) not in cache:
@@ -94,8 +109,77 @@ class GaborBank:
         return cache[(height, width)]
 
 
-def make_bank(name: str, settings: dict) -> GaborBank:
-    """The filter bank named in the config (``bank.name``) with its settings."""
+class _Enough(Exception):
+    """Raised by the hook of the last wanted layer: the rest of the network is not needed."""
+
+
+@dataclass
+class CNNBank:
+    """Responses of the first convolution layers of a trained CNN; see the module docstring.
+
+    ``model`` is ``alexnet`` (torchvision's ImageNet AlexNet), ``torchvision`` (torchvision's
+    weights of ``arch``) or a checkpoint path. ``layers`` names modules of the network; by
+    default its first two ``Conv2d`` layers (AlexNet: features.0 and features.3; ResNet: conv1
+    and layer1.0.conv1). ``relu`` rectifies the responses, as the next layer would see them.
+    """
+
+    model: str
+    arch: str = "resnet18"
+    layers: list[str] | None = None
+    relu: bool = False
+    mode = "RGB"  # colour images in [0, 1], (B, H, W, 3); normalised as for training
+
+    def __post_init__(self):
+        self.network = self._load().eval()
+        modules = dict(self.network.named_modules())
+        if self.layers is None:
+            self.layers = [name for name, m in modules.items() if isinstance(m, nn.Conv2d)][:2]
+        missing = [name for name in self.layers if name not in modules]
+        if missing:
+            raise ValueError(f"bank.cnn.layers: {missing} are not modules of the network; its convolutions are "
+                             f"{[n for n, m in modules.items() if isinstance(m, nn.Conv2d)][:6]} ...")
+        self._modules = [modules[name] for name in self.layers]
+
+    def _load(self) -> nn.Module:
+        import torchvision
+
+        from .model import build_model
+
+        if self.model == "alexnet":
+            return torchvision.models.alexnet(weights="DEFAULT")
+        return build_model(self.arch, {}, self.model).backbone
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        return [m.out_channels for m in self._modules]
+
+    @torch.no_grad()
+    def response_layers(self, images: torch.Tensor) -> list[torch.Tensor]:
+        from .joint import MEAN, STD
+
+        outputs: list[torch.Tensor] = []
+
+        def keep(module, inputs, output):
+            outputs.append(torch.relu(output) if self.relu else output)
+            if len(outputs) == len(self._modules):
+                raise _Enough
+
+        hooks = [m.register_forward_hook(keep) for m in self._modules]
+        try:
+            self.network(((images.permute(0, 3, 1, 2) - MEAN) / STD).float())
+        except _Enough:
+            pass
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return outputs
+
+
+def make_bank(name: str, settings: dict):
+    """The filter bank named in the config (``bank.names``) with its settings (``bank.<name>``)."""
     if name == "gabor":
         return GaborBank(frequencies=list(settings["frequencies"]), n_orientations=int(settings["orientations"]))
-    raise ValueError(f"unknown filter bank {name!r} (config key bank.name); known: gabor")
+    if name == "cnn":
+        return CNNBank(model=settings["model"], arch=settings.get("arch", "resnet18"),
+                       layers=settings.get("layers"), relu=bool(settings.get("relu", False)))
+    raise ValueError(f"unknown filter bank {name!r} (config key bank.names); known: gabor, cnn")

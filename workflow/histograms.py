@@ -10,21 +10,34 @@ in the first or last bin.
 
 Descriptors: an image's histogram for response r counts its pixels per bin and divides by the
 pixel count, so each of its R histograms sums to one; shape (n_images, R, n_bins).
+
+Every function takes a batch of responses as one (B, R, H, W) tensor or as a list of them, one
+per layer of a bank whose layers differ in resolution (the CNN bank); responses are numbered
+through the layers in order.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 
+Responses = torch.Tensor | Sequence[torch.Tensor]
 
-def response_range(batches: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-response minimum and maximum over batches of responses (B, R, H, W): two (R,)."""
+
+def _flat_layers(responses: Responses) -> list[torch.Tensor]:
+    """Each layer's responses as (R_l, B * H_l * W_l)."""
+    layers = [responses] if isinstance(responses, torch.Tensor) else responses
+    return [layer.transpose(0, 1).reshape(layer.shape[1], -1) for layer in layers]
+
+
+def response_range(batches: Iterable[Responses]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-response minimum and maximum over batches of responses: two (R,)."""
     low = high = None
     for responses in batches:
-        flat = responses.transpose(0, 1).reshape(responses.shape[1], -1)
-        b_low, b_high = flat.min(dim=1).values, flat.max(dim=1).values
+        layers = _flat_layers(responses)
+        b_low = torch.cat([flat.min(dim=1).values for flat in layers])
+        b_high = torch.cat([flat.max(dim=1).values for flat in layers])
         low = b_low if low is None else torch.minimum(low, b_low)
         high = b_high if high is None else torch.maximum(high, b_high)
     if low is None:
@@ -32,14 +45,18 @@ def response_range(batches: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch
     return low, high
 
 
-def fine_counts(batches: Iterable[torch.Tensor], low: torch.Tensor, high: torch.Tensor, n_intervals: int) -> torch.Tensor:
+def fine_counts(batches: Iterable[Responses], low: torch.Tensor, high: torch.Tensor, n_intervals: int) -> torch.Tensor:
     """Counts of response values in ``n_intervals`` equal-width intervals of [low, high]: (R, n_intervals)."""
     width = torch.clamp(high - low, min=1e-12)
     counts = torch.zeros(len(low), n_intervals, dtype=torch.float64)
     for responses in batches:
-        flat = responses.transpose(0, 1).reshape(responses.shape[1], -1).double()
-        index = ((flat - low[:, None]) / width[:, None] * n_intervals).long().clamp_(0, n_intervals - 1)
-        counts.scatter_add_(1, index, torch.ones_like(flat))
+        first = 0
+        for flat in _flat_layers(responses):
+            rows = slice(first, first + len(flat))
+            flat = flat.double()
+            index = ((flat - low[rows, None]) / width[rows, None] * n_intervals).long().clamp_(0, n_intervals - 1)
+            counts[rows].scatter_add_(1, index, torch.ones_like(flat))
+            first += len(flat)
     return counts
 
 
@@ -66,12 +83,19 @@ def equal_mass_edges(counts: torch.Tensor, low: torch.Tensor, high: torch.Tensor
     return (low.double()[:, None] + edges * span[:, None]).float()
 
 
-def histograms(responses: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+def histograms(responses: Responses, edges: torch.Tensor) -> torch.Tensor:
     """Normalized per-response histograms.
 
-    responses: (B, R, H, W); edges: (R, n_bins - 1) interior edges, increasing.
+    responses: (B, R, H, W) or a list of layers; edges: (R, n_bins - 1) interior edges, increasing.
     Returns (B, R, n_bins) float32; value v falls in bin j when edges[j-1] <= v < edges[j].
     """
+    if not isinstance(responses, torch.Tensor):
+        bounds = torch.tensor([0] + [layer.shape[1] for layer in responses]).cumsum(0).tolist()
+        return torch.cat([_histograms(layer, edges[a:b]) for layer, a, b in zip(responses, bounds, bounds[1:])], dim=1)
+    return _histograms(responses, edges)
+
+
+def _histograms(responses: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     batch, n_responses = responses.shape[:2]
     n_bins = edges.shape[1] + 1
     values = responses.transpose(0, 1).reshape(n_responses, -1).contiguous()

@@ -10,8 +10,8 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -50,12 +50,11 @@ def write_h5(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: dict
     """Write named arrays (and scalar attributes) to one HDF5 file, atomically."""
     import h5py
 
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            for name, array in arrays.items():
-                f.create_dataset(name, data=array)
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = value
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for name, array in arrays.items():
+            f.create_dataset(name, data=array)
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
 
 
 def read_h5(path: str | os.PathLike, names: list[str] | None = None) -> dict[str, np.ndarray]:

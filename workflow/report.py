@@ -1,13 +1,17 @@
-"""The comparison table: one row per method, seed and iteration of a target.
+"""The comparison tables of a target: per run, summarized over seeds, and paired differences.
 
-Columns: target, method, seed, iteration, top1, mean_class_acc (on the target test split),
-n_source_images (distinct source images borrowed), n_pairs (target-source pairs),
-train_seconds (wall time of training, summed over the models a row uses), and, where the
+``runs.csv`` has one row per method, bank, seed and iteration: top1, mean_class_acc (on the
+target test split), n_source_images (distinct source images borrowed), n_pairs (target-source
+pairs), mean_k (source images per target image), train_seconds (wall time of training,
+summed over the models a row uses), and, where the
 target names which source classes are related to each of its classes, retrieval_precision
 (share of borrowed source images from a related class) beside random_precision (the share a
 uniformly random draw from the source pool would reach). For DTNH methods, projected_share is
 the share of steps whose regularizer (or source) gradient pointed against the target gradient
-and was projected.
+and was projected. ``bank`` is the filter bank of retrieval methods, empty for the others.
+
+``report.csv`` averages them over seeds (``*_mean``, ``*_std``: sample standard deviation), and
+``paired.csv`` gives selective's per-seed difference to every other method.
 """
 
 from __future__ import annotations
@@ -21,8 +25,14 @@ from .datasets import read_manifest
 from .evaluation import mean_class_accuracy, top1
 from .io import read_json
 
-COLUMNS = ["target", "method", "seed", "iteration", "top1", "mean_class_acc", "n_source_images", "n_pairs",
-           "train_seconds", "retrieval_precision", "random_precision", "projected_share"]
+ACCURACIES = ["top1", "mean_class_acc"]
+AVERAGED = ["n_source_images", "n_pairs", "mean_k", "train_seconds", "retrieval_precision", "random_precision",
+            "projected_share"]
+RUN_COLUMNS = ["target", "method", "bank", "seed", "iteration", *ACCURACIES, *AVERAGED]
+REPORT_COLUMNS = ["target", "method", "bank", "iteration", "n_seeds",
+                  *[f"{m}_{f}" for m in ACCURACIES for f in ("mean", "std")], *AVERAGED]
+PAIRED_COLUMNS = ["target", "method", "bank", "baseline", "baseline_bank", "iteration", "metric", "n_seeds",
+                  "diff_mean", "diff_std", "diffs", "wins"]
 
 
 class Relatedness:
@@ -52,39 +62,84 @@ def _accuracy(eval_csv: Path) -> dict:
     return {"top1": top1(labels, predictions), "mean_class_acc": mean_class_accuracy(labels, predictions)}
 
 
-def _row(run: Path, relatedness: Relatedness | None) -> dict:
+def _row(run: Path, relatedness: Relatedness | None, n_targets: int) -> dict:
     row = _accuracy(run / "eval.csv")
     stats = read_json(run / "train.json")
-    row.update(train_seconds=stats["train_seconds"], n_source_images=stats["n_source_images"], n_pairs=0)
+    row.update(train_seconds=stats["train_seconds"], n_source_images=stats["n_source_images"], n_pairs=0, mean_k=0.0)
     if stats["settings"].get("dtnh"):
         row["projected_share"] = stats["projected_steps"] / max(stats["steps"], 1)
     if (run / "neighbours.csv").exists():
         table = pd.read_csv(run / "neighbours.csv")
-        row["n_pairs"] = len(table)
+        row.update(n_pairs=len(table), mean_k=len(table) / n_targets)
         if relatedness is not None:
             row["retrieval_precision"] = relatedness.precision(table)
             row["random_precision"] = relatedness.random_precision()
+    elif stats["n_source_images"]:  # joint training with the whole pool
+        row["mean_k"] = float(stats["n_source_images"])
     return row
 
 
-def build_report(results: str, target: str, methods: list[str], seeds: list[int], iterations: int,
-                 target_manifest: str, source_manifest: str, relations: str | None) -> pd.DataFrame:
-    """Collect ``results/<method>/seed-<s>/iter-<m>`` (and ``fusion/seed-<s>``) into the table."""
+def split_token(token: str) -> tuple[str, str]:
+    """(method, bank) of a run folder token: ``finetune`` or ``bank-gabor/selective``."""
+    if token.startswith("bank-"):
+        bank, method = token[len("bank-") :].split("/")
+        return method, bank
+    return token, ""
+
+
+def build_runs(results: str, target: str, runs: list[str], seeds: list[int], iterations: int,
+               target_manifest: str, source_manifest: str, relations: str | None) -> pd.DataFrame:
+    """One row per run, seed and iteration: ``results/<token>/seed-<s>/iter-<m>``.
+
+    A ``bank-<b>/fusion`` token averages the iterations of ``bank-<b>/selective``.
+    """
     results = Path(results)
-    relatedness = None
-    if relations:
-        relatedness = Relatedness(relations, read_manifest(target_manifest), read_manifest(source_manifest))
+    targets = read_manifest(target_manifest)
+    relatedness = Relatedness(relations, targets, read_manifest(source_manifest)) if relations else None
     rows = []
-    for method in methods:
+    for token in runs:
+        method, bank = split_token(token)
         for seed in seeds:
+            key = {"target": target, "method": method, "bank": bank, "seed": seed}
             if method == "fusion":
-                parts = [_row(results / "selective" / f"seed-{seed}" / f"iter-{m}", None) for m in range(iterations)]
-                row = _accuracy(results / "fusion" / f"seed-{seed}" / "eval.csv")
-                row.update(iteration=iterations - 1, train_seconds=sum(p["train_seconds"] for p in parts),
-                           n_source_images=parts[-1]["n_source_images"], n_pairs=parts[-1]["n_pairs"])
-                rows.append({"target": target, "method": method, "seed": seed, **row})
+                selective = results / f"bank-{bank}" / "selective" / f"seed-{seed}"
+                parts = [_row(selective / f"iter-{m}", None, len(targets)) for m in range(iterations)]
+                row = _accuracy(results / token / f"seed-{seed}" / "eval.csv")
+                row.update({k: parts[-1][k] for k in ("n_source_images", "n_pairs", "mean_k")},
+                           train_seconds=sum(p["train_seconds"] for p in parts))
+                rows.append({**key, "iteration": iterations - 1, **row})
                 continue
             for m in range(iterations):
-                row = _row(results / method / f"seed-{seed}" / f"iter-{m}", relatedness)
-                rows.append({"target": target, "method": method, "seed": seed, "iteration": m, **row})
-    return pd.DataFrame(rows).reindex(columns=COLUMNS)
+                row = _row(results / token / f"seed-{seed}" / f"iter-{m}", relatedness, len(targets))
+                rows.append({**key, "iteration": m, **row})
+    return pd.DataFrame(rows).reindex(columns=RUN_COLUMNS)
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over seeds per method, bank and iteration (the report)."""
+    groups = runs.reindex(columns=RUN_COLUMNS).groupby(["target", "method", "bank", "iteration"], sort=False, dropna=False)
+    frame = groups.agg(n_seeds=("seed", "nunique"),
+                       **{f"{m}_{f}": (m, f) for m in ACCURACIES for f in ("mean", "std")},
+                       **{c: (c, "mean") for c in AVERAGED})
+    return frame.reset_index().reindex(columns=REPORT_COLUMNS)
+
+
+def paired_differences(runs: pd.DataFrame, metric: str = "mean_class_acc") -> pd.DataFrame:
+    """Selective (each bank) minus every other row, seed by seed, at the last iteration.
+
+    Runs of one seed share the pretrained model and the seed of their pairs and crops, so the
+    per-seed difference cancels much of the run-to-run variation the two means carry.
+    """
+    last = runs[runs["iteration"] == runs["iteration"].max()]
+    scores = last.pivot_table(index="seed", columns=["method", "bank"], values=metric)
+    rows = []
+    for method, bank in [c for c in scores.columns if c[0] == "selective"]:
+        for base_method, base_bank in scores.columns:
+            if (base_method, base_bank) == (method, bank):
+                continue
+            diffs = (scores[(method, bank)] - scores[(base_method, base_bank)]).dropna()
+            rows.append({"target": last["target"].iloc[0], "method": method, "bank": bank, "baseline": base_method,
+                         "baseline_bank": base_bank, "iteration": int(last["iteration"].iloc[0]), "metric": metric,
+                         "n_seeds": len(diffs), "diff_mean": diffs.mean(), "diff_std": diffs.std(),
+                         "diffs": ";".join(f"{d:.4f}" for d in diffs), "wins": int((diffs > 0).sum())})
+    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)

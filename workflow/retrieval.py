@@ -14,11 +14,24 @@ of [w p, w log p] with [log q, q], and the exact k nearest follow from a running
 source blocks. Ties are broken by the smaller source id. The product runs in float64 and is
 rounded to float32: a float32 BLAS product rounds a row differently depending on where it sits
 in the block, which would let identical source images swap places with the block size.
+
+The Jensen-Shannon option (``divergence: jensen_shannon``), with m = (p + q) / 2,
+
+    JS(p, q) = sum_h w_h sum_b [ p log p / 2 + q log q / 2 - m log m ],
+
+has no such product form (the log of the mixture couples the two sides), so it is computed
+pair by pair over (target chunk x source block) tiles whose size bounds the memory. It is far
+slower than the KL form (elementwise logs of every pair instead of one matrix product); it is
+there to compare the two divergences, not for source pools of ImageNet size.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
+
+DIVERGENCES = ("symmetric_kl", "jensen_shannon")
+TILE_ELEMENTS = 2**23  # float64 elements of one Jensen-Shannon tile (64 MiB)
 
 
 def response_weights(layer_sizes: list[int]) -> np.ndarray:
@@ -41,6 +54,32 @@ def symmetric_kl_direct(p: np.ndarray, q: np.ndarray, weights: np.ndarray) -> np
     kl_pq = (p * np.log(p / q)).sum(-1)
     kl_qp = (q * np.log(q / p)).sum(-1)
     return ((kl_pq + kl_qp) * weights).sum(-1)
+
+
+def jensen_shannon_direct(p: np.ndarray, q: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The weighted Jensen-Shannon divergence, pair by pair (for tests): (n_p, n_q) float64."""
+    p, q = p.astype(np.float64)[:, None], q.astype(np.float64)[None]
+    m = (p + q) / 2
+    per_response = (p * np.log(p / m) + q * np.log(q / m)).sum(-1) / 2
+    return (per_response * weights).sum(-1)
+
+
+def jensen_shannon(p: np.ndarray, q: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted JS divergence of smoothed histograms for all pairs, in bounded tiles: (n_p, n_q) float32."""
+    w = torch.from_numpy(np.repeat(weights.astype(np.float64), p.shape[-1]))
+    p_flat = torch.from_numpy(p.reshape(len(p), -1).astype(np.float64))
+    q_flat = torch.from_numpy(q.reshape(len(q), -1).astype(np.float64))
+    a_p = (w * p_flat * p_flat.log()).sum(-1) / 2
+    a_q = (w * q_flat * q_flat.log()).sum(-1) / 2
+    out = torch.empty(len(p), len(q), dtype=torch.float64)
+    rows = max(1, TILE_ELEMENTS // max(1, len(q) * p_flat.shape[1]))
+    cols = min(len(q), max(1, TILE_ELEMENTS // p_flat.shape[1]))
+    for i in range(0, len(p), rows):
+        for j in range(0, len(q), cols):
+            m = (p_flat[i : i + rows, None] + q_flat[None, j : j + cols]) / 2
+            out[i : i + rows, j : j + cols] = (a_p[i : i + rows, None] + a_q[None, j : j + cols]
+                                                - (w * m * m.log()).sum(-1))
+    return out.numpy().astype(np.float32)
 
 
 def query_side(p: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,9 +124,12 @@ def merge_topk(
 class TopK:
     """Running exact top-k of D(target, source) over source blocks that arrive one at a time."""
 
-    def __init__(self, targets: np.ndarray, weights: np.ndarray, k: int, eps: float):
-        self.weights, self.k, self.eps = weights, k, eps
-        self.query, self.a_p = query_side(smooth(targets, eps), weights)
+    def __init__(self, targets: np.ndarray, weights: np.ndarray, k: int, eps: float, divergence: str = "symmetric_kl"):
+        if divergence not in DIVERGENCES:
+            raise ValueError(f"unknown divergence {divergence!r} (config key retrieval.divergence); known: {', '.join(DIVERGENCES)}")
+        self.weights, self.k, self.eps, self.divergence = weights, k, eps, divergence
+        self.targets = smooth(targets, eps)
+        self.query, self.a_p = query_side(self.targets, weights)
         self.distances = np.empty((len(targets), 0), dtype=np.float32)
         self.ids = np.empty((len(targets), 0), dtype=np.int64)
 
@@ -95,7 +137,11 @@ class TopK:
         """Fold in a block of source histograms (n, R, n_bins) with their image ids (n,)."""
         if len(sources) == 0:
             return
-        key, a_q = key_side(smooth(sources, self.eps), self.weights)
-        block = (self.a_p[:, None] + a_q[None, :] - self.query @ key.T).astype(np.float32)
+        sources = smooth(sources, self.eps)
+        if self.divergence == "jensen_shannon":
+            block = jensen_shannon(self.targets, sources, self.weights)
+        else:
+            key, a_q = key_side(sources, self.weights)
+            block = (self.a_p[:, None] + a_q[None, :] - self.query @ key.T).astype(np.float32)
         block_ids = np.broadcast_to(ids.astype(np.int64), block.shape)
         self.distances, self.ids = merge_topk(self.distances, self.ids, block, block_ids, self.k)

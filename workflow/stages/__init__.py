@@ -6,9 +6,9 @@ so that a stage imports only what it needs: torch and torchvision cost seconds p
 """
 
 STAGES = {
-    "demo-data": "data", "target-manifest": "data", "source-manifest": "data",
+    "demo-data": "data", "target-manifest": "data", "source-manifest": "data", "torchvision-export": "data",
     "bounds": "descriptors", "descriptors": "descriptors",
     "knn": "retrieval", "neighbours": "retrieval",
-    "pretrain": "training", "train": "training", "evaluate": "training", "fusion": "training",
-    "report": "report",
+    "pretrain": "training", "train": "training", "fusion": "training",
+    "report": "report", "report-html": "html",
 }

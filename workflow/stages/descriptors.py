@@ -17,11 +17,11 @@ from ..io import read_h5, write_h5
 log = logging.getLogger(__name__)
 
 
-def _gray_batches(paths: list[str], image_size: int, batch_size: int):
-    """Grayscale images in [0, 1] as (B, S, S) float32 tensors, in manifest order."""
+def _image_batches(paths: list[str], image_size: int, batch_size: int, mode: str):
+    """Images in [0, 1] as float32 tensors, (B, S, S) grayscale or (B, S, S, 3) colour, in manifest order."""
     for start in range(0, len(paths), batch_size):
         chunk = paths[start : start + batch_size]
-        arrays = [np.asarray(load_image(p, image_size, mode="L"), dtype=np.float32) / 255 for p in chunk]
+        arrays = [np.asarray(load_image(p, image_size, mode=mode), dtype=np.float32) / 255 for p in chunk]
         yield torch.from_numpy(np.stack(arrays))
 
 
@@ -31,7 +31,7 @@ def bounds(manifest: str, out: str, bank_name: str, bank_settings: dict, n_bins:
     paths = read_manifest(manifest)["path"].tolist()
 
     def responses():
-        return (bank.responses(images) for images in _gray_batches(paths, image_size, batch_size))
+        return (bank.response_layers(images) for images in _image_batches(paths, image_size, batch_size, bank.mode))
 
     start = time.perf_counter()
     low, high = response_range(responses())
@@ -56,8 +56,8 @@ def descriptors(manifest: str, bounds_file: str, out: str, shard: int, n_shards:
     part = frame.iloc[lo:hi]
     edges = torch.from_numpy(stored["edges"])
     start, chunks = time.perf_counter(), []
-    for images in _gray_batches(part["path"].tolist(), int(stored["attr:image_size"]), batch_size):
-        chunks.append(histograms(bank.responses(images), edges).half().numpy())
+    for images in _image_batches(part["path"].tolist(), int(stored["attr:image_size"]), batch_size, bank.mode):
+        chunks.append(histograms(bank.response_layers(images), edges).half().numpy())
     n_bins = edges.shape[1] + 1
     hist = np.concatenate(chunks) if chunks else np.empty((0, len(edges), n_bins), dtype=np.float16)
     write_h5(out, {"hist": hist, "index": part["index"].to_numpy()}, {"layer_sizes": stored["attr:layer_sizes"]})

@@ -1,4 +1,4 @@
-"""The report stage: the comparison table, written and printed."""
+"""The report stage: the comparison tables, written, and the summary printed."""
 
 from __future__ import annotations
 
@@ -7,14 +7,20 @@ import logging
 import pandas as pd
 
 from ..io import write_csv
-from ..report import build_report
+from ..report import build_runs, paired_differences, summarize
 
 log = logging.getLogger(__name__)
 
 
-def report(out: str, **options) -> None:
-    """The comparison table (see ``report.build_report``), written and printed."""
-    frame = build_report(**options)
-    write_csv(frame, out)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+def report(out: str, runs_out: str, paired_out: str, **options) -> None:
+    """runs.csv, report.csv (over seeds) and paired.csv; see ``workflow.report``."""
+    runs = build_runs(**options)
+    summary = summarize(runs)
+    paired = paired_differences(runs)
+    write_csv(runs, runs_out)
+    write_csv(paired, paired_out)
+    write_csv(summary, out)
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print(summary.drop(columns=["target"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        if len(paired):
+            print(paired.drop(columns=["target", "metric"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -15,13 +15,14 @@ from ..io import read_h5, write_csv, write_h5
 log = logging.getLogger(__name__)
 
 
-def knn(target_shards: list[str], source_shards: list[str], out: str, k: int, eps: float, block_size: int) -> None:
-    """The exact top-k source images of every target image under weighted symmetric KL."""
+def knn(target_shards: list[str], source_shards: list[str], out: str, k: int, eps: float, block_size: int,
+        divergence: str = "symmetric_kl") -> None:
+    """The exact top-k source images of every target image under the weighted divergence."""
     targets = [read_h5(f) for f in target_shards]
     target_hist = np.concatenate([t["hist"] for t in targets])
     target_ids = np.concatenate([t["index"] for t in targets])
     weights = retrieval.response_weights(list(targets[0]["attr:layer_sizes"]))
-    top = retrieval.TopK(target_hist, weights, k, eps)
+    top = retrieval.TopK(target_hist, weights, k, eps, divergence)
     start, n_sources = time.perf_counter(), 0
     for number, shard in enumerate(source_shards):
         data = read_h5(shard, ["hist", "index"])
@@ -31,7 +32,7 @@ def knn(target_shards: list[str], source_shards: list[str], out: str, k: int, ep
         log.info("source shard %d/%d done (%d source images so far)", number + 1, len(source_shards), n_sources)
     order = np.argsort(target_ids)
     write_h5(out, {"target_index": target_ids[order], "ids": top.ids[order], "distances": top.distances[order]},
-             {"eps": eps, "n_sources": n_sources})
+             {"eps": eps, "n_sources": n_sources, "divergence": divergence})
     log.info("top-%d of %d targets over %d sources in %.1f s", top.ids.shape[1], len(target_ids), n_sources, time.perf_counter() - start)
 
 

@@ -1,4 +1,4 @@
-"""Training stages: pretraining, one joint fine-tuning iteration, evaluation and fusion."""
+"""Training stages: pretraining, one joint fine-tuning iteration with its evaluation, fusion."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .. import evaluation, schedule
 from ..datasets import DatasetError, class_names, read_manifest
 from ..io import read_h5, write_csv, write_h5, write_json
 from ..joint import TrainSettings, fit, predict
-from ..model import build_model, load_checkpoint, pick_device, restore_model, save_checkpoint
+from ..model import build_model, pick_device, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,17 @@ def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, devi
     log.info("pretrained %s on %d source images in %.0f s", arch, len(frame), stats["train_seconds"])
 
 
-def train(target: str, init: str, out_dir: str, arch: str, settings: dict, device: str,
+def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: dict, device: str,
           source: str | None = None, neighbour_table: str | None = None, keep_heads: list[str] = (),
           anchor: str | None = None) -> None:
-    """One training iteration: model.pt, entropy.csv (per target training image) and train.json.
+    """One training iteration, then its evaluation on the ``test`` manifest.
+
+    Writes model.pt, entropy.csv (per target training image), train.json, eval.csv (per test
+    image) and probs.h5 (test softmax). Evaluating in the same process saves a job start per
+    model (importing torch and torchvision costs seconds, as much as a small run computes).
+
+    With ``source`` and a ``neighbour_table`` each target image borrows from its neighbours;
+    with ``source`` alone, from the whole source pool (joint training with all source images).
 
     ``anchor`` (scratch, torchvision or a checkpoint) is the starting model a regularizer pulls
     toward; later iterations start from the previous one but keep the first one as anchor.
@@ -49,14 +56,19 @@ def train(target: str, init: str, out_dir: str, arch: str, settings: dict, devic
     source_items = neighbour_lists = None
     counts = np.zeros(len(target_frame), dtype=int)
     n_source = 0
-    if neighbour_table:
+    if source:
         source_frame = read_manifest(source)
         classes["source"] = class_names(source_frame)
         source_items = _items(source_frame)
-        table = pd.read_csv(neighbour_table)
-        neighbour_lists = schedule.neighbour_lists(table, len(target_frame))
-        counts = schedule.counts_of(table, len(target_frame))
-        n_source = int(table["source_index"].nunique())
+        if neighbour_table:
+            table = pd.read_csv(neighbour_table)
+            neighbour_lists = schedule.neighbour_lists(table, len(target_frame))
+            counts = schedule.counts_of(table, len(target_frame))
+            n_source = int(table["source_index"].nunique())
+        else:  # joint training with the whole pool: every target image draws from all of it
+            pool = np.arange(len(source_frame))
+            neighbour_lists = [pool] * len(target_frame)
+            counts[:] = n_source = len(source_frame)
     torch.manual_seed(settings.seed)
     model = build_model(arch, classes, init, keep_heads=tuple(keep_heads))
     run_device = pick_device(device)
@@ -66,23 +78,23 @@ def train(target: str, init: str, out_dir: str, arch: str, settings: dict, devic
     labels = target_frame["label"].to_numpy()
     entropy = pd.DataFrame({"index": target_frame["index"], "label": labels, "entropy": evaluation.entropy(probs),
                             "correct": probs.argmax(1) == labels, "k": counts})
+    log.info("train accuracy %.3f, mean entropy %.3f", entropy["correct"].mean(), entropy["entropy"].mean())
+    test_frame = read_manifest(test)
+    _check_classes(test_frame, classes["target"], test)
+    test_probs = predict(model, test_frame["path"].tolist(), settings.input_size, run_device)
     out = Path(out_dir)
     save_checkpoint(model.cpu(), classes, out / "model.pt")
     write_csv(entropy, out / "entropy.csv")
     write_json({**stats, "n_source_images": n_source, "settings": dataclasses.asdict(settings)}, out / "train.json")
-    log.info("train accuracy %.3f, mean entropy %.3f", entropy["correct"].mean(), entropy["entropy"].mean())
+    _write_eval(test_frame, test_probs, str(out / "eval.csv"), str(out / "probs.h5"))
 
 
-def evaluate(model_file: str, manifest: str, out: str, probs_out: str, input_size: int, device: str) -> None:
-    """Per-test-image predictions of the target head (eval.csv) and its softmax (probs.h5)."""
-    state = load_checkpoint(model_file)
-    frame = read_manifest(manifest)
-    trained = state["classes"]["target"]
+def _check_classes(frame: pd.DataFrame, trained: list[str], manifest: str) -> None:
+    """Every label of a test manifest must name the same class as in training."""
     for label, name in frame[["label", "class_name"]].drop_duplicates().itertuples(index=False):
         if label >= len(trained) or trained[label] != name:
-            raise DatasetError(f"{manifest}: class {name} (label {label}) is not the model's class {label} in {model_file}")
-    probs = predict(restore_model(state), frame["path"].tolist(), input_size, pick_device(device))
-    _write_eval(frame, probs, out, probs_out)
+            raise DatasetError(f"{manifest}: class {name} (label {label}) is not the trained class {label} "
+                               f"({trained[label] if label < len(trained) else 'none'})")
 
 
 def _write_eval(frame: pd.DataFrame, probs: np.ndarray, out: str, probs_out: str) -> None:

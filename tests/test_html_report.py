@@ -1,0 +1,257 @@
+"""The HTML report page on synthetic inputs: tables, charts, thumbnails, escaping, self-containment."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from workflow import html_report as page
+from workflow.cli import main
+from workflow.io import write_h5
+from workflow.stages.html import report_html
+
+TARGET_CLASSES = {"n001": "spider <b>&co, arachnid", "n002": "beetle", "n003": "snail"}
+SOURCE_CLASSES = {"s01": "x<y&z", "s02": "teapot", "s03": "alp", "s04": "desk"}
+ITERATIONS, SEEDS, K = 3, [0, 1, 2], 12
+
+
+def _image(path, color):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (40, 30), color).save(path)
+    return str(path)
+
+
+def _manifest(paths_labels, names):
+    rows = [{"index": i, "path": p, "label": label, "class_name": names[label]} for i, (p, label) in enumerate(paths_labels)]
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """Three target classes (2 train images each), four source classes (5 each), two banks, 3 seeds."""
+    rng = np.random.default_rng(0)
+    target_names, source_names = list(TARGET_CLASSES), list(SOURCE_CLASSES)
+    targets = _manifest([(_image(tmp_path / "target" / c / f"{i}.png", (40 * j, 80, 120)), j)
+                         for j, c in enumerate(target_names) for i in range(2)], target_names)
+    sources = _manifest([(_image(tmp_path / "source" / c / f"{i}.jpg", (200, 30 * j, 10 * i)), j)
+                         for j, c in enumerate(source_names) for i in range(5)], source_names)
+    targets.to_csv(tmp_path / "train.csv", index=False)
+    sources.to_csv(tmp_path / "source.csv", index=False)
+    for name, table in (("target", TARGET_CLASSES), ("source", SOURCE_CLASSES)):
+        (tmp_path / f"{name}-classes.tsv").write_text("".join(f"{k}\t{v}\n" for k, v in table.items()))
+
+    banks = ["gabor", "cnn"]
+    for bank in banks:
+        ids = np.stack([rng.permutation(len(sources))[:K] for _ in range(len(targets))])
+        distances = np.sort(rng.uniform(0.05, 0.5, ids.shape), axis=1)
+        write_h5(tmp_path / f"knn-{bank}.h5", {"target_index": np.arange(len(targets)), "ids": ids,
+                                                 "distances": distances})
+    counts = [np.full(len(targets), 3), np.array([3, 7, 3, 5, 7, 3]), np.array([3, 11, 5, 7, 11, 3])]
+    neighbour_files = []
+    for m, k in enumerate(counts):
+        rows = [(t, r, int(rng.integers(len(sources)))) for t in range(len(targets)) for r in range(k[t])]
+        path = tmp_path / f"neighbours-{m}.csv"
+        pd.DataFrame(rows, columns=["target_index", "rank", "source_index"]).to_csv(path, index=False)
+        neighbour_files.append(str(path))
+
+    runs = []
+    base = {"finetune": 0.60, "joint-random": 0.62, "selective": 0.70, "fusion": 0.72}
+    for method, level in base.items():
+        for bank in (banks if method in ("selective", "fusion") else [""]):
+            for seed in SEEDS:
+                for m in range(ITERATIONS):
+                    if method == "fusion" and m < ITERATIONS - 1:
+                        continue
+                    acc = level + 0.02 * m + 0.01 * seed - (0.05 if bank == "cnn" else 0)
+                    runs.append({"target": "bugs", "method": method, "bank": bank, "seed": seed, "iteration": m,
+                                 "top1": acc + 0.003, "mean_class_acc": acc, "n_source_images": 10 * m if bank else 0,
+                                 "n_pairs": 20 * m if bank else 0, "mean_k": 3 + 2 * m if bank else 0,
+                                 "train_seconds": 12.5})
+    runs = pd.DataFrame(runs)
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    grouped = runs.groupby(["target", "method", "bank", "iteration"], sort=False)
+    report = grouped.agg(n_seeds=("seed", "nunique"), top1_mean=("top1", "mean"), top1_std=("top1", "std"),
+                         mean_class_acc_mean=("mean_class_acc", "mean"), mean_class_acc_std=("mean_class_acc", "std"),
+                         n_source_images=("n_source_images", "mean"), n_pairs=("n_pairs", "mean"),
+                         mean_k=("mean_k", "mean"), train_seconds=("train_seconds", "mean")).reset_index()
+    for column in ("retrieval_precision", "random_precision", "projected_share"):
+        report[column] = np.nan
+    report.loc[report["method"] == "selective", "retrieval_precision"] = 0.4321
+    report.loc[report["method"] == "selective", "random_precision"] = 0.1111
+    report.loc[report["bank"] == "", "bank"] = np.nan  # as read back from CSV: empty
+    report.to_csv(tmp_path / "report.csv", index=False)
+    paired = pd.DataFrame([
+        {"target": "bugs", "method": "selective", "bank": "gabor", "baseline": "finetune", "baseline_bank": "",
+         "iteration": 2, "metric": "mean_class_acc", "n_seeds": 3, "diff_mean": 0.0346, "diff_std": 0.0123,
+         "diffs": "0.02;0.05;0.0338", "wins": 3},
+        {"target": "bugs", "method": "selective", "bank": "gabor", "baseline": "finetune", "baseline_bank": "",
+         "iteration": 2, "metric": "top1", "n_seeds": 3, "diff_mean": -0.0211, "diff_std": 0.01,
+         "diffs": "-0.03;-0.02;-0.0133", "wins": 0},
+        {"target": "bugs", "method": "selective", "bank": "gabor", "baseline": "selective", "baseline_bank": "cnn",
+         "iteration": 2, "metric": "mean_class_acc", "n_seeds": 3, "diff_mean": 0.05, "diff_std": 0.0,
+         "diffs": "0.05;0.05;0.05", "wins": 2},
+    ])
+    paired.to_csv(tmp_path / "paired.csv", index=False)
+    return {
+        "dir": tmp_path, "report": str(tmp_path / "report.csv"), "paired": str(tmp_path / "paired.csv"),
+        "runs": str(tmp_path / "runs.csv"), "target_manifest": str(tmp_path / "train.csv"),
+        "source_manifest": str(tmp_path / "source.csv"), "banks": banks,
+        "knn_files": [str(tmp_path / f"knn-{b}.h5") for b in banks], "neighbour_files": neighbour_files,
+        "target_classes": str(tmp_path / "target-classes.tsv"), "source_classes": str(tmp_path / "source-classes.tsv"),
+    }
+
+
+def _options(inputs):
+    return {k: v for k, v in inputs.items() if k != "dir"}
+
+
+def _page(inputs, **options):
+    out = inputs["dir"] / "report.html"
+    report_html(out=str(out), **{"target": "bugs", **_options(inputs), **options})
+    return out.read_text(encoding="utf-8")
+
+
+def test_cli_writes_a_self_contained_page(inputs):
+    out = inputs["dir"] / "cli" / "report.html"
+    code = main(["report-html", "--target", "bugs", "--report", inputs["report"], "--paired", inputs["paired"],
+                 "--runs", inputs["runs"], "--target-manifest", inputs["target_manifest"],
+                 "--source-manifest", inputs["source_manifest"], "--banks", *inputs["banks"],
+                 "--knn", *inputs["knn_files"], "--neighbours", *inputs["neighbour_files"],
+                 "--target-classes", inputs["target_classes"], "--max-classes", "2", "--out", str(out)])
+    assert code == 0
+    html = out.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert "<style>" in html
+    # nothing to fetch: no scripts, no stylesheets, every image inline
+    assert "<script" not in html and "<link" not in html
+    assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", html)
+    assert all(src.startswith("data:image/jpeg;base64,") for src in re.findall(r'<img src="([^"]*)"', html))
+    assert "Showing 2 of 3 classes" in html
+
+
+def test_cli_refuses_mismatched_banks(inputs):
+    code = main(["report-html", "--target", "bugs", "--report", inputs["report"],
+                 "--target-manifest", inputs["target_manifest"], "--source-manifest", inputs["source_manifest"],
+                 "--banks", "gabor", "--knn", *inputs["knn_files"], "--out", str(inputs["dir"] / "x.html")])
+    assert code == 1
+    assert not (inputs["dir"] / "x.html").exists()
+
+
+def test_results_and_paired_tables_hold_the_values(inputs):
+    html = _page(inputs)
+    report = pd.read_csv(inputs["report"])
+    selective = report[(report["method"] == "selective") & (report["bank"] == "gabor") & (report["iteration"] == 2)].iloc[0]
+    # last iteration, in percent: mean and std
+    assert f"{100 * selective['mean_class_acc_mean']:.1f}" in html
+    assert f"± {100 * selective['mean_class_acc_std']:.1f}" in html
+    assert f"{100 * selective['top1_mean']:.1f}" in html
+    assert "0.43" in html and "(0.11)" in html  # retrieval precision beside the random one
+    # the selective rows are highlighted, best first ordering puts fusion [gabor] on top
+    results = html.split('id="results"')[1].split('id="paired"')[0]
+    assert results.count('<tr class="main"') == 2
+    methods = re.findall(r'<td class="l method">.*?</span> ([^<]+)</td>', results)
+    assert methods[0] == "fusion" and methods[-1] == "finetune"
+    # paired differences: signed percentage points, std, wins and the seeds
+    paired = html.split('id="paired"')[1].split('id="curves"')[0]
+    assert ">+3.5<" in paired and "± 1.2" in paired and "3/3" in paired
+    assert ">-2.1<" in paired and "0/3" in paired
+    assert "+2.0, +5.0, +3.4" in paired
+    assert "selective [cnn]" in paired
+
+
+def test_charts_are_inline_svg(inputs):
+    html = _page(inputs)
+    curves = html.split('id="curves"')[1].split('id="k"')[0]
+    assert curves.count("<svg") == 2 and "Mean-class accuracy" in curves and "Top-1 accuracy" in curves
+    assert "<polyline" in curves and "<polygon" in curves  # lines and std bands
+    assert 'stroke="#d62728" stroke-width="3.2"' in curves  # selective drawn bold in red
+    k = html.split('id="k"')[1].split('id="neighbours-0"')[0]
+    assert "<svg" in k and "K per target image" in k
+    # the K table: pairs per iteration and the share of images that grew
+    assert "<td>18</td>" in k and "<td>40</td>" in k and "67 %" in k
+
+
+def test_one_thumbnail_per_target_and_neighbour(inputs):
+    html = _page(inputs)
+    n_classes, banks, top = 3, 2, 8
+    assert html.count("<img ") == banks * n_classes * (1 + top)
+    assert html.count('class="target"') == banks * n_classes
+    html = _page(inputs, max_classes=2, per_class=2, top=5)
+    assert html.count("<img ") == banks * 2 * 2 * (1 + 5)
+    # the neighbour tables give the K trail of the main bank's targets only
+    assert html.count('class="k"') == 2 * 2
+    assert "K 3→7→11" in html
+
+
+def test_neighbour_grid_shows_distances_in_rank_order(inputs):
+    from workflow.io import read_h5
+
+    html = _page(inputs, banks=["gabor"], knn_files=inputs["knn_files"][:1], max_classes=1)
+    knn = read_h5(inputs["knn_files"][0])
+    shown = [float(v) for v in re.findall(r'<span class="d">([^<]+)</span>', html)]
+    np.testing.assert_allclose(shown, knn["distances"][0, :8], rtol=1e-2)
+    sources = pd.read_csv(inputs["source_manifest"])
+    first = sources.loc[knn["ids"][0, 0], "class_name"]
+    assert f"#1: {page.esc(SOURCE_CLASSES[first])} ({first})" in html
+
+
+def test_class_names_are_escaped(inputs):
+    html = _page(inputs)
+    assert "spider &lt;b&gt;&amp;co" in html
+    assert "<b>&co" not in html
+    assert "spider <b>" not in html
+    assert "x&lt;y&amp;z" in html
+    assert "x<y&z" not in html
+    html = _page(inputs, target='bugs <i>"&', target_classes=None, source_classes=None)
+    assert "bugs &lt;i&gt;&quot;&amp;" in html and "<i>" not in html
+    # without class tables the folder names are shown
+    assert "n001" in html
+
+
+def test_page_without_optional_inputs(inputs):
+    html = _page(inputs, paired=None, runs=None, neighbour_files=[], target_classes=None, source_classes=None)
+    assert "No paired differences" in html and "No neighbour tables" in html
+    assert html.count("<img ") == 2 * 3 * 9
+
+
+def test_missing_image_is_a_placeholder(inputs):
+    sources = pd.read_csv(inputs["source_manifest"])
+    sources["path"] = sources["path"] + ".gone"
+    sources.to_csv(inputs["source_manifest"], index=False)
+    html = _page(inputs)
+    assert html.count("<img ") == 2 * 3  # the targets only
+    assert html.count('class="missing"') == 2 * 3 * 8
+
+
+def test_thumbnail_is_a_square_jpeg(tmp_path):
+    uri = page.thumbnail_uri(_image(tmp_path / "a.png", (10, 200, 30)), size=32)
+    assert uri.startswith("data:image/jpeg;base64,")
+    image = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert image.format == "JPEG" and image.size == (32, 32)
+    assert page.thumbnail_uri(str(tmp_path / "nothing.png")) is None
+
+
+def test_small_helpers():
+    np.testing.assert_allclose(page.nice_ticks(21.3, 24.9), [21, 22, 23, 24, 25])
+    ticks = page.nice_ticks(0, 140)
+    assert ticks[0] == 0 and ticks[-1] >= 140 and len(ticks) <= 6
+    assert page.signed(-0.04) == "0.0" and page.signed(1.26) == "+1.3" and page.signed(-2) == "-2.0"
+    assert page.pct_pm(0.5, 0.01, 1) == "50.0"
+    assert page.short_name("black widow, Latrodectus mactans") == "black widow"
+    summary = page.k_summary([np.array([2, 2, 2]), np.array([2, 6, 4])])
+    assert summary["pairs"].tolist() == [6, 12]
+    assert summary.loc[1, "max"] == 6 and summary.loc[1, "median"] == 4
+    assert np.isnan(summary.loc[0, "grew"]) and summary.loc[1, "grew"] == pytest.approx(2 / 3)
+
+
+def test_read_class_names(tmp_path):
+    path = tmp_path / "classes.tsv"
+    path.write_text("n01\tblack widow, Latrodectus mactans\nn02\ttrilobite\n\n")
+    assert page.read_class_names(str(path)) == {"n01": "black widow, Latrodectus mactans", "n02": "trilobite"}
+    assert page.read_class_names(None) == {}

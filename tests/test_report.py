@@ -1,0 +1,52 @@
+"""The report tables: means and standard deviations over seeds, and paired differences."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workflow.report import paired_differences, split_token, summarize
+
+SCORES = {  # (method, bank) -> mean-class accuracy per seed 0, 1, 2 at the last iteration
+    ("finetune", ""): [0.50, 0.60, 0.55],
+    ("selective", "gabor"): [0.53, 0.64, 0.54],
+    ("selective", "cnn"): [0.52, 0.61, 0.57],
+}
+
+
+def runs_frame() -> pd.DataFrame:
+    rows = []
+    for (method, bank), scores in SCORES.items():
+        for seed, score in enumerate(scores):
+            for iteration in (0, 1):
+                acc = score - 0.1 * (1 - iteration)
+                rows.append({"target": "t", "method": method, "bank": bank, "seed": seed, "iteration": iteration,
+                             "top1": acc + 0.01, "mean_class_acc": acc, "n_source_images": 10 * iteration,
+                             "n_pairs": 0, "mean_k": 2.0, "train_seconds": 1.0})
+    return pd.DataFrame(rows)
+
+
+def test_summary_is_the_mean_and_sample_std_over_seeds():
+    summary = summarize(runs_frame())
+    assert len(summary) == len(SCORES) * 2 and (summary["n_seeds"] == 3).all()
+    row = summary[(summary.method == "selective") & (summary.bank == "gabor") & (summary.iteration == 1)].iloc[0]
+    assert row.mean_class_acc_mean == pytest.approx(np.mean(SCORES[("selective", "gabor")]))
+    assert row.mean_class_acc_std == pytest.approx(np.std(SCORES[("selective", "gabor")], ddof=1))
+    assert row.top1_mean == pytest.approx(row.mean_class_acc_mean + 0.01)
+    assert row.n_source_images == 10
+
+
+def test_paired_differences_are_per_seed():
+    paired = paired_differences(runs_frame()).set_index(["bank", "baseline", "baseline_bank"])
+    diff = np.subtract(SCORES[("selective", "gabor")], SCORES[("finetune", "")])
+    row = paired.loc[("gabor", "finetune", "")]
+    assert row.iteration == 1 and row.n_seeds == 3
+    assert row.diff_mean == pytest.approx(diff.mean()) and row.diff_std == pytest.approx(diff.std(ddof=1))
+    assert row.diffs == ";".join(f"{d:.4f}" for d in diff) and row.wins == 2
+    # each bank's selective against every other row, itself excluded
+    assert set(paired.index) == {("gabor", "finetune", ""), ("gabor", "selective", "cnn"),
+                                 ("cnn", "finetune", ""), ("cnn", "selective", "gabor")}
+
+
+def test_run_tokens():
+    assert split_token("bank-cnn/selective") == ("selective", "cnn")
+    assert split_token("joint-all") == ("joint-all", "")
