@@ -62,3 +62,19 @@ def test_missing_dataset_folder_is_named(tmp_path):
     assert result.returncode == 1
     assert str(tmp_path / "nowhere" / "train") in result.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_scratch_methods_need_no_pretraining(tmp_path):
+    """Methods that start from random weights plan no pretraining job (the Gabor bank retrieves)."""
+    config = default_config()
+    config.update(methods=["scratch", "selective-scratch"])
+    config["bank"]["names"] = ["gabor"]
+    write_config(tmp_path, config)
+    planned = snakemake(tmp_path, "-n", "--", "results/demo/report.csv").stdout
+    assert "rule pretrain:" not in planned and "rule train:" in planned
+
+
+def test_cnn_bank_refuses_untrained_filters(tmp_path):
+    config = default_config()
+    config["model"]["init"] = "scratch"
+    assert "bank.cnn.model" in dry_run_error(tmp_path, config)

@@ -692,9 +692,9 @@ def k_section(counts: Sequence[np.ndarray], classes: Sequence[str] | None = None
     if report is not None and "mean_k" in report:
         borrowing = normalize_bank(report)
         borrowing = borrowing[borrowing["mean_k"].notna() & (borrowing["mean_k"] > 0)]
-        # methods with one point (fusion) show no growth
+        # methods with one point (fusion) show no growth, nor does joint-all (the whole pool)
         sizes = borrowing.groupby(["method", "bank"], sort=False)["iteration"].transform("nunique")
-        borrowing = borrowing[sizes > 1]
+        borrowing = borrowing[(sizes > 1) & (borrowing["method"] != "joint-all")]
         keys = list(dict.fromkeys(zip(borrowing["method"], borrowing["bank"])))
         if keys and borrowing["iteration"].nunique() > 1:
             colors = method_colors(keys)
