@@ -92,7 +92,7 @@ def build_model(
     if state["arch"] != arch:
         raise ValueError(f"checkpoint {init} holds a {state['arch']}, but model.arch is {arch}")
     model.backbone.load_state_dict(state["backbone"])
-    for head in keep_heads:
+    for head in (h for h in keep_heads if h in classes):  # a run without source images has no source head
         if head in state.get("heads", {}) and state["classes"].get(head) == classes[head]:
             model.heads[head].load_state_dict(state["heads"][head])
         else:
