@@ -806,6 +806,8 @@ def key_figures(report: pd.DataFrame, paired: pd.DataFrame | None) -> str:
     if paired is not None and len(paired):
         hit = normalize_bank(paired)
         hit = hit[(hit["baseline"] == REFERENCE_METHOD) & (hit["metric"] == "mean_class_acc")]
+        if len(main):  # the same selective (bank) as the first card
+            hit = hit[hit["bank"] == main.iloc[0]["bank"]]
         if len(hit):
             r = hit.iloc[0]
             cards.append(f'<div class="card"><div class="label">{esc(MAIN_METHOD)} − {esc(REFERENCE_METHOD)}</div>'
