@@ -140,3 +140,21 @@ def test_cnn_bank_options(resnet_checkpoint):
         make_bank("cnn", {"model": str(path), "layers": ["conv9"]})
     with pytest.raises(ValueError, match="bank.names"):
         make_bank("sift", {})
+
+
+def test_cnn_bank_alexnet_takes_conv1_and_conv2(monkeypatch):
+    """``model: alexnet`` asks torchvision for AlexNet's ImageNet weights (stubbed: no network here)."""
+    import torchvision
+
+    asked = {}
+
+    def alexnet(weights=None):
+        asked["weights"] = weights
+        return torchvision.models.AlexNet()
+
+    monkeypatch.setattr(torchvision.models, "alexnet", alexnet)
+    bank = make_bank("cnn", {"model": "alexnet"})
+    assert asked["weights"] == "DEFAULT"
+    assert bank.layers == ["features.0", "features.3"] and bank.layer_sizes == [64, 192]
+    conv1, conv2 = bank.response_layers(torch.rand(1, 67, 67, 3))
+    assert conv1.shape[1:] == (64, 16, 16) and conv2.shape[1] == 192  # 11x11 stride 4, padding 2
