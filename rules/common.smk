@@ -18,6 +18,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 # only these names: a bare `import workflow` would hide Snakemake's own `workflow` object
+from workflow.report import split_token as parse_run  # (method, bank or "") of a run folder
 from workflow.schedule import max_neighbours, resolve_sigmas
 
 TARGETS = config["targets"]
@@ -55,7 +56,8 @@ METHODS = {
     "dtnh-knowdist": method(regularizer="knowdist", dtnh=True),
 }
 # Runs of kNN methods live under their filter bank: results/<target>/bank-<bank>/<method>/...
-# These run once per bank of bank.names; the other kNN methods (ablations) use the main bank.
+# selective and fusion run once per bank of bank.names, the other kNN methods (the ablations)
+# with the main (first) bank only.
 PER_BANK = ("selective", "fusion")
 
 
@@ -66,14 +68,6 @@ def uses_bank(name):
 def run_token(name, bank=None):
     """The run folder below results/<target>/: <method>, or bank-<bank>/<method> for kNN methods."""
     return f"bank-{bank or BANKS[0]}/{name}" if uses_bank(name) else name
-
-
-def parse_run(token):
-    """(method, bank or None) of a run folder token."""
-    if token.startswith("bank-"):
-        bank, name = token[len("bank-") :].split("/")
-        return name, bank
-    return token, None
 
 
 RUN_TOKENS = [run_token(m, b) for m in METHODS for b in (BANKS if uses_bank(m) else [None])]
