@@ -7,13 +7,14 @@ rule demo_data:
         target=directory(f"{DEMO_DATA}/target"),
         relations=f"{DEMO_DATA}/relations.csv",
     params:
+        out=lambda wildcards, output: os.path.dirname(output.relations),
         settings=json.dumps(config.get("demo", {}), sort_keys=True),
     log:
         "logs/demo_data.log",
     conda:
         "../envs/sjft.yaml"
     shell:
-        "python -m workflow demo-data --out {DEMO_DATA} --settings {params.settings:q} 2> {log}"
+        "python -m workflow demo-data --out {params.out} --settings {params.settings:q} 2> {log}"
 
 
 rule torchvision_export:
