@@ -236,6 +236,29 @@ def _tick_label(value: float) -> str:
 # ------------------------------------------------------------------ SVG charts
 
 
+def _svg_open(title: str, width: int, height: int, font_size: int) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="{esc(title)}" font-family="system-ui, sans-serif" font-size="{font_size}">')
+
+
+def _chart_frame(title: str, width: int, height: int, margins: tuple[int, int, int, int], y_ticks, py,
+                 x_label: str, y_label: str) -> list[str]:
+    """The opening of a chart with axes: title, horizontal grid with y labels, x axis, axis labels."""
+    left, right, top, bottom = margins
+    out = [_svg_open(title, width, height, 12), f"<title>{esc(title)}</title>",
+           f'<text x="{left}" y="18" font-size="14" font-weight="600" fill="#1d2329">{esc(title)}</text>']
+    for tick in y_ticks:
+        y = py(tick)
+        out.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e8ecef"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#5f6b76">{_tick_label(tick)}</text>')
+    out.append(f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" stroke="#8a96a3"/>')
+    out.append(f'<text x="{(left + width - right) / 2:.1f}" y="{height - 8}" text-anchor="middle" '
+               f'fill="#5f6b76">{esc(x_label)}</text>')
+    out.append(f'<text transform="translate(14 {(top + height - bottom) / 2:.1f}) rotate(-90)" text-anchor="middle" '
+               f'fill="#5f6b76">{esc(y_label)}</text>')
+    return out
+
+
 def line_chart(series: Sequence[dict], title: str, y_label: str, x_label: str = "iteration",
                width: int = 620, height: int = 340) -> str:
     """An SVG line chart; each series: name, x, y, optional err, color, main, dashed, band, dodge.
@@ -267,23 +290,11 @@ def line_chart(series: Sequence[dict], title: str, y_label: str, x_label: str = 
     def py(y):
         return top + (y1 - float(y)) / (y1 - y0) * (height - top - bottom)
 
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="{esc(title)}" font-family="system-ui, sans-serif" font-size="12">'),
-           f"<title>{esc(title)}</title>",
-           f'<text x="{left}" y="18" font-size="14" font-weight="600" fill="#1d2329">{esc(title)}</text>']
-    for tick in y_ticks:
-        y = py(tick)
-        out.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e8ecef"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#5f6b76">{_tick_label(tick)}</text>')
+    out = _chart_frame(title, width, height, (left, right, top, bottom), y_ticks, py, x_label, y_label)
     for tick in sorted({int(x) for x in xs if float(x).is_integer()}):
         x = px(tick)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{height - bottom}" y2="{height - bottom + 4}" stroke="#8a96a3"/>')
         out.append(f'<text x="{x:.1f}" y="{height - bottom + 17}" text-anchor="middle" fill="#5f6b76">{tick}</text>')
-    out.append(f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" stroke="#8a96a3"/>')
-    out.append(f'<text x="{(left + width - right) / 2:.1f}" y="{height - 8}" text-anchor="middle" '
-               f'fill="#5f6b76">{esc(x_label)}</text>')
-    out.append(f'<text transform="translate(14 {(top + height - bottom) / 2:.1f}) rotate(-90)" text-anchor="middle" '
-               f'fill="#5f6b76">{esc(y_label)}</text>')
     # main series last, so that it is drawn on top
     for s in sorted(series, key=lambda s: bool(s.get("main"))):
         x = np.asarray(s["x"], dtype=float)
@@ -364,18 +375,8 @@ def box_chart(summary: pd.DataFrame, title: str, width: int = 520, height: int =
     def py(v):
         return top + (y1 - float(v)) / (y1 - y0) * (height - top - bottom)
 
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="{esc(title)}" font-family="system-ui, sans-serif" font-size="12">'),
-           f"<title>{esc(title)}</title>",
-           f'<text x="{left}" y="18" font-size="14" font-weight="600" fill="#1d2329">{esc(title)}</text>']
-    for tick in ticks:
-        out.append(f'<line x1="{left}" x2="{width - right}" y1="{py(tick):.1f}" y2="{py(tick):.1f}" stroke="#e8ecef"/>')
-        out.append(f'<text x="{left - 6}" y="{py(tick) + 4:.1f}" text-anchor="end" fill="#5f6b76">{_tick_label(tick)}</text>')
-    out.append(f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" stroke="#8a96a3"/>')
-    out.append(f'<text x="{(left + width - right) / 2:.1f}" y="{height - 8}" text-anchor="middle" fill="#5f6b76">'
-               'iteration</text>')
-    out.append(f'<text transform="translate(14 {(top + height - bottom) / 2:.1f}) rotate(-90)" text-anchor="middle" '
-               'fill="#5f6b76">K (source images per target image)</text>')
+    out = _chart_frame(title, width, height, (left, right, top, bottom), ticks, py, "iteration",
+                       "K (source images per target image)")
     half = min(slot * 0.22, 34)
     for i, row in enumerate(summary.itertuples(index=False)):
         cx = left + slot * (i + 0.5)
@@ -427,8 +428,7 @@ def histogram(values: np.ndarray, title: str, lo: float, hi: float, y_max: int, 
     def py(v):
         return top + (1 - v / max(y_max, 1)) * (height - top - bottom)
 
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="{esc(title)}" font-family="system-ui, sans-serif" font-size="10">'),
+    out = [_svg_open(title, width, height, 10),
            f'<text x="{left}" y="13" font-size="12" font-weight="600" fill="#1d2329">{esc(title)}</text>',
            f'<line x1="{left}" x2="{width - right}" y1="{height - bottom}" y2="{height - bottom}" stroke="#8a96a3"/>',
            f'<text x="{left - 4}" y="{py(y_max) + 4:.1f}" text-anchor="end" fill="#5f6b76">{y_max}</text>',
@@ -457,8 +457,7 @@ def hbar_chart(labels: Sequence[str], values: Sequence[float], title: str, tips:
     def px(v):
         return left + float(v) / vmax * (width - left - right)
 
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="{esc(title)}" font-family="system-ui, sans-serif" font-size="11">'),
+    out = [_svg_open(title, width, height, 11),
            f'<text x="4" y="15" font-size="13" font-weight="600" fill="#1d2329">{esc(title)}</text>']
     for i, (label, value) in enumerate(zip(labels, values)):
         y = top + i * row
