@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .joint import MEAN, STD  # the normalisation the network was trained with
+
 ONE_OCTAVE = math.sqrt(math.log(2) / 2) * 3 / math.pi  # s * f for a bandwidth of one octave
 
 
@@ -155,8 +157,6 @@ class CNNBank:
 
     @torch.no_grad()
     def response_layers(self, images: torch.Tensor) -> list[torch.Tensor]:
-        from .joint import MEAN, STD
-
         outputs: list[torch.Tensor] = []
 
         def keep(module, inputs, output):

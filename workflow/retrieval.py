@@ -129,7 +129,8 @@ class TopK:
             raise ValueError(f"unknown divergence {divergence!r} (config key retrieval.divergence); known: {', '.join(DIVERGENCES)}")
         self.weights, self.k, self.eps, self.divergence = weights, k, eps, divergence
         self.targets = smooth(targets, eps)
-        self.query, self.a_p = query_side(self.targets, weights)
+        if divergence == "symmetric_kl":  # Jensen-Shannon works on the smoothed histograms themselves
+            self.query, self.a_p = query_side(self.targets, weights)
         self.distances = np.empty((len(targets), 0), dtype=np.float32)
         self.ids = np.empty((len(targets), 0), dtype=np.int64)
 
