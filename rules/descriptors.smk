@@ -1,4 +1,4 @@
-"""Low-level image descriptors: equal-mass bin edges on the target, then histograms per shard."""
+"""Low-level image descriptors: equal-mass bins on the target, then histograms per shard."""
 
 
 rule bounds:
@@ -12,7 +12,8 @@ rule bounds:
         intervals=config["bank"]["intervals"],
         size=config["bank"]["image_size"],
         batch=config["descriptors"]["batch_size"],
-    threads: 2
+        workers=config["descriptors"]["workers"],
+    threads: 1 + config["descriptors"]["workers"]
     log:
         "logs/bounds/{target}-{bank}.log",
     conda:
@@ -20,7 +21,7 @@ rule bounds:
     shell:
         "python -m workflow --threads {threads} bounds --manifest {input.manifest} --out {output}"
         " --bank {wildcards.bank} --bank-settings {params.bank:q} --bins {params.bins}"
-        " --intervals {params.intervals} --image-size {params.size} --batch-size {params.batch} 2> {log}"
+        " --intervals {params.intervals} --image-size {params.size} --batch-size {params.batch} --workers {params.workers} 2> {log}"
 
 
 rule descriptors:
@@ -32,11 +33,13 @@ rule descriptors:
     params:
         shards=lambda wildcards: n_shards(wildcards.domain),
         batch=config["descriptors"]["batch_size"],
-    threads: 1
+        workers=config["descriptors"]["workers"],
+    threads: 1 + config["descriptors"]["workers"]
     log:
         "logs/descriptors/{target}-{bank}-{domain}-{shard}.log",
     conda:
         "../envs/sjft.yaml"
     shell:
         "python -m workflow --threads {threads} descriptors --manifest {input.manifest} --bounds {input.bounds}"
-        " --out {output} --shard {wildcards.shard} --shards {params.shards} --batch-size {params.batch} 2> {log}"
+        " --out {output} --shard {wildcards.shard} --shards {params.shards} --batch-size {params.batch}"
+        " --workers {params.workers} 2> {log}"

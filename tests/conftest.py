@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,17 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result
+
+
+def planned_jobs(dry_run_output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: rule -> job count."""
+    table = dry_run_output.split("Job stats:")[-1]
+    jobs = {}
+    for line in table.splitlines():
+        match = re.fullmatch(r"\s*([\w-]+)\s+(\d+)\s*", line)
+        if match and match.group(1) != "total":
+            jobs[match.group(1)] = int(match.group(2))
+    return jobs
 
 
 def write_config(workdir: Path, config: dict) -> None:

@@ -158,3 +158,29 @@ def test_cnn_bank_alexnet_takes_conv1_and_conv2(monkeypatch):
     assert bank.layers == ["features.0", "features.3"] and bank.layer_sizes == [64, 192]
     conv1, conv2 = bank.response_layers(torch.rand(1, 67, 67, 3))
     assert conv1.shape[1:] == (64, 16, 16) and conv2.shape[1] == 192  # 11x11 stride 4, padding 2
+
+
+def test_pyramid_levels_follow_each_scales_band():
+    """1.85 f d <= 1/2: f = 0.4 and 0.2 at full size, 0.1 at half, 0.05 at a quarter."""
+    bank = GaborBank()
+    assert [bank.decimation(f, 64) for f in bank.frequencies] == [4, 2, 1, 1]
+    assert [bank.decimation(f, 16) for f in bank.frequencies] == [2, 2, 1, 1]  # levels keep >= 8 px
+    assert [GaborBank(pyramid=False).decimation(f, 64) for f in bank.frequencies] == [1, 1, 1, 1]
+    layers = bank.response_layers(torch.rand(3, 64, 64))
+    assert [tuple(layer.shape) for layer in layers] == [(3, 12, 16, 16), (3, 12, 32, 32), (3, 12, 64, 64), (3, 12, 64, 64)]
+    flat = GaborBank(pyramid=False).response_layers(torch.rand(3, 64, 64))
+    assert [tuple(layer.shape) for layer in flat] == [(3, 12, 64, 64)] * 4
+
+
+def test_pyramid_responses_sample_the_full_size_response():
+    """A scale filtered at level d equals its full-size response at every d-th pixel (away from the
+    borders, where the coarse reflection differs), because the low-pass keeps the filter's band."""
+    bank = GaborBank()
+    images = torch.rand(2, 160, 160, generator=torch.Generator().manual_seed(3))
+    layers = bank.response_layers(images)
+    for frequency, layer in zip(bank.frequencies, layers):
+        d = bank.decimation(frequency, 160)
+        full = bank.responses(images, [(frequency, a) for a in bank.angles])[..., ::d, ::d]
+        margin = 40 // d
+        error = (layer - full)[..., margin:-margin, margin:-margin].abs().max() / full.abs().max()
+        assert error < 0.02, (frequency, d, float(error))

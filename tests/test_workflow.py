@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 
@@ -10,22 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import copy_run, default_config, snakemake, write_config
+from conftest import copy_run, default_config, planned_jobs, snakemake, write_config
 
 from workflow.io import read_h5
 
 pytestmark = pytest.mark.slow
-
-
-def planned_jobs(dry_run_output: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run: rule -> job count."""
-    table = dry_run_output.split("Job stats:")[-1]
-    jobs = {}
-    for line in table.splitlines():
-        match = re.fullmatch(r"\s*([\w-]+)\s+(\d+)\s*", line)
-        if match and match.group(1) != "total":
-            jobs[match.group(1)] = int(match.group(2))
-    return jobs
 
 
 ALL_METHODS = {"finetune", "scratch", "joint-all", "joint-random", "selective-noiter", "selective", "selective-scratch",

@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intervals", dest="n_intervals", type=int, default=2000)
     p.add_argument("--image-size", type=int, required=True)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=0, help="image decoding processes (0: the main process)")
 
     p = sub.add_parser("descriptors", help="response histograms of one shard of a manifest")
     p.add_argument("--manifest", required=True)
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=int, default=0)
     p.add_argument("--shards", dest="n_shards", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=0, help="image decoding processes (0: the main process)")
 
     p = sub.add_parser("knn", help="exact top-k source images per target image")
     p.add_argument("--targets", dest="target_shards", nargs="+", required=True, help="target descriptor shards")

@@ -13,6 +13,15 @@ imaginary parts of each filter's response count as separate responses, so the de
 (4 scales x 6 orientations) yields 48 response maps per image. The low frequencies have wide
 kernels (f = 0.05 spans 69 px), so responses are computed by FFT on a reflect-padded image.
 
+A filter's spectrum is a Gaussian of width 1 / (2 pi s) = 0.28 f around its frequency, so its
+response holds no frequency above 1.85 f (three widths). With ``pyramid`` (the default) each
+scale is filtered on the image downsampled by the largest power of two d with 1.85 f d <= 1/2
+(FFT cropping: an ideal low-pass), with the kernel of frequency f d: the response is sampled on
+the coarsest grid that holds it without aliasing, and its histogram counts those samples. The
+default bank filters f = 0.2 and 0.4 at full size, 0.1 at half and 0.05 at a quarter: 58% of
+the response values and a fraction of the FFT work of filtering every scale at full size
+(``pyramid: false``, the reference code's way).
+
 **CNN.** The outputs of the first two convolution layers of a trained CNN (the paper uses
 AlexNet's conv1 and conv2): learned low-level filters, on colour images. The network is
 torchvision's ImageNet AlexNet (``model: alexnet``, a download the user asks for), or a
@@ -49,18 +58,54 @@ def _gabor(x, y, frequency, angle, sigma, radius) -> torch.Tensor:
     return envelope * carrier
 
 
+BAND_EDGE = 1 + 3 / (2 * math.pi * ONE_OCTAVE)  # highest frequency of a response, in units of f
+
+
+def fast_fft_size(n: int) -> int:
+    """The smallest 5-smooth integer >= n: FFT sizes with large prime factors are slow."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
+def downsample(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """(B, H, W) images low-passed and decimated by ``factor`` through their spectrum: (B, H//f, W//f).
+
+    Keeping the lowest H//f x W//f frequencies and inverting at the small size is an ideal
+    low-pass followed by taking every f-th pixel, so a band-limited image is sampled exactly.
+    """
+    if factor == 1:
+        return images
+    height, width = images.shape[-2] // factor, images.shape[-1] // factor
+    spectrum = torch.fft.fft2(images)
+    rows = torch.cat([torch.arange(height - height // 2), torch.arange(-(height // 2), 0)])
+    cols = torch.cat([torch.arange(width - width // 2), torch.arange(-(width // 2), 0)])
+    cropped = spectrum[:, rows][:, :, cols]
+    return torch.fft.ifft2(cropped).real / factor**2
+
+
 @dataclass
 class GaborBank:
-    """A bank of complex Gabor filters applied by FFT; see the module docstring."""
+    """A bank of complex Gabor filters applied by FFT, scale by scale; see the module docstring."""
 
     frequencies: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.4])
     n_orientations: int = 6
+    pyramid: bool = True
     mode = "L"  # PIL mode of the images it filters: grayscale in [0, 1], (B, H, W)
+
+    @property
+    def angles(self) -> list[float]:
+        return [math.pi * k / self.n_orientations for k in range(self.n_orientations)]
 
     @property
     def filters(self) -> list[tuple[float, float]]:
         """(frequency, angle) per complex filter, scales outermost."""
-        return [(f, math.pi * k / self.n_orientations) for f in self.frequencies for k in range(self.n_orientations)]
+        return [(f, a) for f in self.frequencies for a in self.angles]
 
     @property
     def n_responses(self) -> int:
@@ -75,40 +120,59 @@ class GaborBank:
     def radius(self) -> int:
         return max(math.ceil(3 * ONE_OCTAVE / f) for f, _ in self.filters)
 
-    def _kernel_spectra(self, height: int, width: int) -> torch.Tensor:
-        """FFT of every kernel laid out on a (height, width) periodic grid: (F, height, width)."""
-        y = torch.fft.fftfreq(height, 1 / height, dtype=torch.float64)[:, None].expand(height, width)
-        x = torch.fft.fftfreq(width, 1 / width, dtype=torch.float64)[None, :].expand(height, width)
-        kernels = []
-        for frequency, angle in self.filters:
-            sigma = ONE_OCTAVE / frequency
-            kernels.append(_gabor(x, y, frequency, angle, sigma, math.ceil(3 * sigma)))
-        return torch.fft.fft2(torch.stack(kernels)).to(torch.complex64)
+    def decimation(self, frequency: float, size: int) -> int:
+        """The pyramid level of a scale: the largest power of two d with BAND_EDGE f d <= 1/2
+        that leaves at least 8 px of an image ``size`` px on its shorter side (1 without pyramid)."""
+        d = 1
+        while self.pyramid and BAND_EDGE * frequency * 2 * d <= 0.5 and size // (2 * d) >= 8:
+            d *= 2
+        return d
 
-    def responses(self, images: torch.Tensor) -> torch.Tensor:
-        """Filter responses of grayscale images.
+    def responses(self, images: torch.Tensor, filters: list[tuple[float, float]] | None = None) -> torch.Tensor:
+        """Filter responses of grayscale images at their full size.
 
-        images: (B, H, W) float in [0, 1]. Returns (B, 2F, H, W) float32: for filter k,
-        channel 2k is the real part of image * g_k (a true convolution) and 2k+1 the imaginary.
-        The image is reflect-padded by min(r, H-1, W-1) px, so kernels that fit in the padding
-        give exactly the linear convolution with reflected borders.
+        images: (B, H, W) float in [0, 1]; filters: (frequency, angle) pairs, the whole bank by
+        default. Returns (B, 2F, H, W) float32: for filter k, channel 2k is the real part of
+        image * g_k (a true convolution) and 2k+1 the imaginary. The image is reflect-padded by
+        min(r, H-1, W-1) px (r: the widest kernel's radius) and the FFT grid rounded up to a fast
+        size with more reflection, so kernels that fit in the padding give exactly the linear
+        convolution with reflected borders.
         """
+        filters = self.filters if filters is None else filters
         batch, height, width = images.shape
-        pad = min(self.radius, height - 1, width - 1)
-        padded = torch.nn.functional.pad(images[:, None].float(), (pad, pad, pad, pad), mode="reflect")[:, 0]
-        spectra = self._spectra_cache(padded.shape[-2], padded.shape[-1])
+        radius = max(math.ceil(3 * ONE_OCTAVE / f) for f, _ in filters)
+        pad = min(radius, height - 1, width - 1)
+        grid_h = min(fast_fft_size(height + 2 * pad), 2 * height - 1 + pad)
+        grid_w = min(fast_fft_size(width + 2 * pad), 2 * width - 1 + pad)
+        padded = torch.nn.functional.pad(images[:, None].float(), (pad, grid_w - width - pad, pad, grid_h - height - pad),
+                                         mode="reflect")[:, 0]
+        spectra = self._spectra_cache(tuple(filters), grid_h, grid_w)
         response = torch.fft.ifft2(torch.fft.fft2(padded)[:, None] * spectra[None])
         response = response[..., pad : pad + height, pad : pad + width]
         return torch.view_as_real(response).permute(0, 1, 4, 2, 3).reshape(batch, -1, height, width)
 
     def response_layers(self, images: torch.Tensor) -> list[torch.Tensor]:
-        return [self.responses(images)]
+        """One (B, 2 n_orientations, H/d, W/d) tensor per scale, each at its pyramid level d."""
+        size = min(images.shape[-2:])
+        layers = []
+        for frequency in self.frequencies:
+            d = self.decimation(frequency, size)
+            layers.append(self.responses(downsample(images.float(), d), [(frequency * d, a) for a in self.angles]))
+        return layers
 
-    def _spectra_cache(self, height: int, width: int) -> torch.Tensor:
+    def _spectra_cache(self, filters: tuple, height: int, width: int) -> torch.Tensor:
+        """FFT of every kernel laid out on a (height, width) periodic grid: (F, height, width)."""
         cache = self.__dict__.setdefault("_cache", {})
-        if (height, width) not in cache:
-            cache[(height, width)] = self._kernel_spectra(height, width)
-        return cache[(height, width)]
+        key = (filters, height, width)
+        if key not in cache:
+            y = torch.fft.fftfreq(height, 1 / height, dtype=torch.float64)[:, None].expand(height, width)
+            x = torch.fft.fftfreq(width, 1 / width, dtype=torch.float64)[None, :].expand(height, width)
+            kernels = []
+            for frequency, angle in filters:
+                sigma = ONE_OCTAVE / frequency
+                kernels.append(_gabor(x, y, frequency, angle, sigma, math.ceil(3 * sigma)))
+            cache[key] = torch.fft.fft2(torch.stack(kernels)).to(torch.complex64)
+        return cache[key]
 
 
 class _Enough(Exception):
@@ -178,7 +242,8 @@ class CNNBank:
 def make_bank(name: str, settings: dict):
     """The filter bank named in the config (``bank.names``) with its settings (``bank.<name>``)."""
     if name == "gabor":
-        return GaborBank(frequencies=list(settings["frequencies"]), n_orientations=int(settings["orientations"]))
+        return GaborBank(frequencies=list(settings["frequencies"]), n_orientations=int(settings["orientations"]),
+                         pyramid=bool(settings.get("pyramid", True)))
     if name == "cnn":
         return CNNBank(model=settings["model"], arch=settings.get("arch", "resnet18"),
                        layers=settings.get("layers"), relu=bool(settings.get("relu", False)))

@@ -1,4 +1,8 @@
-"""Descriptor stages: equal-mass bounds on the target train set, then histograms per shard."""
+"""Descriptor stages: equal-mass bins on the target train set, then histograms per shard.
+
+Images are decoded by ``workers`` DataLoader processes while the main process filters and
+bins the previous batch (``workers: 0`` decodes in the main process).
+"""
 
 from __future__ import annotations
 
@@ -8,58 +12,79 @@ import time
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
 
 from ..datasets import load_image, read_manifest
 from ..filterbank import make_bank
-from ..histograms import equal_mass_edges, fine_counts, histograms, response_range
+from ..histograms import Binning, equal_mass_bins, fine_counts, response_range
 from ..io import read_h5, write_h5
 
 log = logging.getLogger(__name__)
 
 
-def _image_batches(paths: list[str], image_size: int, batch_size: int, mode: str):
-    """Images in [0, 1] as float32 tensors, (B, S, S) grayscale or (B, S, S, 3) colour, in manifest order."""
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start : start + batch_size]
-        arrays = [np.asarray(load_image(p, image_size, mode=mode), dtype=np.float32) / 255 for p in chunk]
-        yield torch.from_numpy(np.stack(arrays))
+class DecodedImages(Dataset):
+    """Images resized and center-cropped to ``size``, in [0, 1] float32: (S, S) grayscale or (S, S, 3)."""
+
+    def __init__(self, paths: list[str], size: int, mode: str):
+        self.paths, self.size, self.mode = paths, size, mode
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        image = np.asarray(load_image(self.paths[i], self.size, mode=self.mode), dtype=np.float32) / 255
+        return torch.from_numpy(image)
 
 
-def bounds(manifest: str, out: str, bank_name: str, bank_settings: dict, n_bins: int, n_intervals: int, image_size: int, batch_size: int) -> None:
-    """Equal-mass bin edges of every filter response over the target training images."""
+def image_batches(paths: list[str], image_size: int, batch_size: int, mode: str, workers: int = 0):
+    """Batches of decoded images in manifest order, decoded by ``workers`` processes."""
+    loader = DataLoader(DecodedImages(paths, image_size, mode), batch_size=batch_size, shuffle=False,
+                        num_workers=workers, prefetch_factor=4 if workers else None, persistent_workers=False)
+    yield from loader
+
+
+def bounds(manifest: str, out: str, bank_name: str, bank_settings: dict, n_bins: int, n_intervals: int, image_size: int,
+           batch_size: int, workers: int = 0) -> None:
+    """Equal-mass bins of every filter response over the target training images."""
     bank = make_bank(bank_name, bank_settings)
     paths = read_manifest(manifest)["path"].tolist()
 
     def responses():
-        return (bank.response_layers(images) for images in _image_batches(paths, image_size, batch_size, bank.mode))
+        return (bank.response_layers(images) for images in image_batches(paths, image_size, batch_size, bank.mode, workers))
 
     start = time.perf_counter()
     low, high = response_range(responses())
     counts = fine_counts(responses(), low, high, n_intervals)
-    edges = equal_mass_edges(counts, low, high, n_bins)
+    binning = Binning(low, high, equal_mass_bins(counts, n_bins), n_bins)
     attrs = {"bank": bank_name, "bank_settings": json.dumps(bank_settings, sort_keys=True), "image_size": image_size,
              "n_bins": n_bins, "layer_sizes": np.array(bank.layer_sizes)}
-    write_h5(out, {"edges": edges.numpy(), "low": low.numpy(), "high": high.numpy()}, attrs)
-    log.info("bounds of %d responses x %d bins from %d images in %.1f s", len(edges), n_bins, len(paths), time.perf_counter() - start)
+    write_h5(out, {"low": low.numpy(), "high": high.numpy(), "interval_bins": binning.interval_bins.numpy().astype(np.int16),
+                   "edges": binning.edges().numpy()}, attrs)
+    log.info("bounds of %d responses x %d bins from %d images in %.1f s", len(low), n_bins, len(paths), time.perf_counter() - start)
 
 
 def _bank_from_bounds(bounds_file: str):
     stored = read_h5(bounds_file)
-    return make_bank(stored["attr:bank"], json.loads(stored["attr:bank_settings"])), stored
+    bank = make_bank(stored["attr:bank"], json.loads(stored["attr:bank_settings"]))
+    binning = Binning(torch.from_numpy(stored["low"]), torch.from_numpy(stored["high"]),
+                      torch.from_numpy(stored["interval_bins"].astype(np.int64)), int(stored["attr:n_bins"]))
+    return bank, binning, stored
 
 
-def descriptors(manifest: str, bounds_file: str, out: str, shard: int, n_shards: int, batch_size: int) -> None:
+def descriptors(manifest: str, bounds_file: str, out: str, shard: int, n_shards: int, batch_size: int, workers: int = 0) -> None:
     """Histograms of one shard of a manifest: images [shard n / N, (shard + 1) n / N)."""
-    bank, stored = _bank_from_bounds(bounds_file)
+    bank, binning, stored = _bank_from_bounds(bounds_file)
     frame = read_manifest(manifest)
     lo, hi = len(frame) * shard // n_shards, len(frame) * (shard + 1) // n_shards
     part = frame.iloc[lo:hi]
-    edges = torch.from_numpy(stored["edges"])
-    start, chunks = time.perf_counter(), []
-    for images in _image_batches(part["path"].tolist(), int(stored["attr:image_size"]), batch_size, bank.mode):
-        chunks.append(histograms(bank.response_layers(images), edges).half().numpy())
-    n_bins = edges.shape[1] + 1
-    hist = np.concatenate(chunks) if chunks else np.empty((0, len(edges), n_bins), dtype=np.float16)
+    start, chunks, done = time.perf_counter(), [], 0
+    report_every = max(1, len(part) // 10)
+    for images in image_batches(part["path"].tolist(), int(stored["attr:image_size"]), batch_size, bank.mode, workers):
+        chunks.append(binning.histograms(bank.response_layers(images)).half().numpy())
+        done += len(images)
+        if done // report_every != (done - len(images)) // report_every:
+            log.info("shard %d/%d: %d/%d images (%.0f img/s)", shard, n_shards, done, len(part), done / (time.perf_counter() - start))
+    hist = np.concatenate(chunks) if chunks else np.empty((0, binning.n_responses, binning.n_bins), dtype=np.float16)
     write_h5(out, {"hist": hist, "index": part["index"].to_numpy()}, {"layer_sizes": stored["attr:layer_sizes"]})
     seconds = time.perf_counter() - start
     log.info("shard %d/%d: %d images in %.1f s (%.0f img/s)", shard, n_shards, len(part), seconds, len(part) / max(seconds, 1e-9))
