@@ -1,6 +1,6 @@
 """Training throughput of the joint loop against a bare torchvision fine-tuning loop.
 
-    python bench/train_throughput.py [--size 64] [--steps 6] [--rounds 7] [--threads 2]
+    python bench/train_throughput.py [--size 64] [--steps 3] [--rounds 15] [--threads 2]
 
 "Ours" is the train stage's own code path: ``workflow.joint.fit`` (PairDataset, its
 DataLoader, the two-head step) on the tiny-transfer target and source images, decoded from
@@ -14,8 +14,10 @@ RandomCrop with reflect padding, RandomHorizontalFlip, ToTensor, Normalize), a D
 config's batch, workers and frozen BatchNorm, at the same image size and thread count.
 
 Each round times, one after the other: our loop, the bare loop, our loader alone and the
-bare loader alone (the same images, iterated without the network). Rounds interleave so
-machine noise hits both alike; after one warm-up round the table gives medians. "loader
+bare loader alone (the same images, iterated without the network). Rounds are short and
+interleave so machine noise hits both alike; after one warm-up round the table gives the
+median images/s of each loop and the median of the rounds' ours/bare ratios (paired, so a
+round slowed by another process counts once, not against one side), with their range. "loader
 share" is the loader's time over the loop's for the same images: the part of a step that a
 decoded uint8 cache could at most save.
 """
@@ -27,6 +29,7 @@ import dataclasses
 import platform
 import statistics
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -36,7 +39,13 @@ from torch.nn import functional as F
 from torchvision import transforms as T
 
 from workflow.datasets import class_names, scan_image_folder
-from workflow.joint import TrainSettings, epoch_pairs, fit, freeze_batch_norm, joint_batches
+from workflow.joint import (
+    TrainSettings,
+    epoch_pairs,
+    fit,
+    freeze_batch_norm,
+    joint_batches,
+)
 from workflow.model import build_model
 from workflow.stages.training import _items
 
@@ -79,6 +88,21 @@ def bare_loop(model, loader, settings: TrainSettings) -> int:
     return seen
 
 
+def our_loop(model, target_items, source_items, neighbours, settings: TrainSettings) -> int:
+    """One epoch of the train stage's ``fit`` (cpu); return images seen."""
+    return fit(model, target_items, settings, torch.device("cpu"), source_items, neighbours)["images_seen"]
+
+
+def our_loader(target_items, source_items, neighbours, settings: TrainSettings) -> int:
+    """``fit``'s batches of epoch 0, decoded and augmented but not trained on; return images seen."""
+    batches = joint_batches(target_items, source_items, neighbours, settings, 0)
+    return sum(sum(len(x) for x, _ in batch.values()) for batch in batches)
+
+
+def bare_loader(loader) -> int:
+    return sum(len(x) for x, _ in loader)
+
+
 def timed(function) -> tuple[float, object]:
     start = time.perf_counter()
     result = function()
@@ -90,12 +114,13 @@ def main() -> None:
     parser.add_argument("--config", default="config/tiny-transfer.yaml")
     parser.add_argument("--target", default="invertebrates", help="a target of the config")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (64 native, or 32)")
-    parser.add_argument("--steps", type=int, default=6, help="training steps per round and loop")
-    parser.add_argument("--rounds", type=int, default=7, help="timed rounds (after one warm-up round)")
+    parser.add_argument("--steps", type=int, default=3, help="training steps per round and loop")
+    parser.add_argument("--rounds", type=int, default=15, help="timed rounds (after one warm-up round)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = yaml.safe_load(open(args.config))
+    with open(args.config) as file:
+        config = yaml.safe_load(file)
     target_cfg = config["targets"][args.target]
     target_root, source_root = f"{target_cfg['root']}/train", config["sources"][target_cfg["source"]]["root"]
     target_frame, source_frame = scan_image_folder(target_root), scan_image_folder(source_root)
@@ -112,7 +137,6 @@ def main() -> None:
     ours = build_model(config["model"]["arch"], classes, "scratch")
     bare = torchvision.models.get_model(config["model"]["arch"], num_classes=len(classes["target"]) + len(classes["source"]))
     n_target_classes = len(classes["target"])
-    device = torch.device("cpu")
     times = {name: [] for name in ("ours", "bare", "ours loader", "bare loader")}
     for round_ in range(args.rounds + 1):  # round 0 warms up
         round_settings = dataclasses.replace(settings, seed=round_)
@@ -127,11 +151,10 @@ def main() -> None:
         loader = torch.utils.data.DataLoader(dataset, batch_size=2 * b, num_workers=settings.workers)
         n_images = len(samples)
         runs = {
-            "ours": lambda: fit(ours, target_items, round_settings, device, source_items, neighbours)["images_seen"],
-            "bare": lambda: bare_loop(bare, loader, settings),
-            "ours loader": lambda: sum(sum(len(x) for x, _ in batch.values()) for batch in
-                                       joint_batches(target_items, source_items, neighbours, round_settings, 0)),
-            "bare loader": lambda: sum(len(x) for x, _ in loader),
+            "ours": partial(our_loop, ours, target_items, source_items, neighbours, round_settings),
+            "bare": partial(bare_loop, bare, loader, settings),
+            "ours loader": partial(our_loader, target_items, source_items, neighbours, round_settings),
+            "bare loader": partial(bare_loader, loader),
         }
         for name, run in runs.items():
             seconds, seen = timed(run)
@@ -141,14 +164,15 @@ def main() -> None:
                 times[name].append(seconds)
 
     rate = {name: statistics.median(n_images / s for s in ts) for name, ts in times.items()}
+    ratios = [bare_s / ours_s for ours_s, bare_s in zip(times["ours"], times["bare"])]  # = images/s ours / bare
     share = {loop: statistics.median(lt / t for lt, t in zip(times[f"{loop} loader"], times[loop])) for loop in ("ours", "bare")}
     print(f"{config['model']['arch']}, {args.size} px, {b} target + {b} source images per step, {args.steps} steps "
           f"x {args.rounds} interleaved rounds, {args.threads} threads, workers {settings.workers}, "
           f"freeze_bn {settings.freeze_bn}; {platform.machine()}, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}\n")
-    print("| loop | images/s | ms/step | ours/bare | loader alone (images/s) | loader share of step |")
+    print("| loop | images/s | ms/step | ours/bare (range) | loader alone (images/s) | loader share of step |")
     print("| --- | --- | --- | --- | --- | --- |")
     for loop in ("ours", "bare"):
-        ratio = f"{rate['ours'] / rate['bare']:.2f}" if loop == "ours" else ""
+        ratio = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})" if loop == "ours" else ""
         print(f"| {loop} | {rate[loop]:.0f} | {1000 * 2 * b / rate[loop]:.0f} | {ratio} | "
               f"{rate[f'{loop} loader']:.0f} | {100 * share[loop]:.0f}% |")
 

@@ -10,17 +10,21 @@ rule knn:
     params:
         k=KMAX,
         eps=config["retrieval"]["eps"],
-        block=config["retrieval"]["block_size"],
+        memory=config["retrieval"]["memory_mb"],
         divergence=config["retrieval"]["divergence"],
+        search=config["retrieval"]["search"],
+        candidates=config["retrieval"]["candidates"],
     threads: 2
+    resources:
+        mem_mb=lambda wildcards: config["retrieval"]["memory_mb"] + 512,
     log:
         "logs/knn/{target}-{bank}.log",
     conda:
         "../envs/sjft.yaml"
     shell:
         "python -m workflow --threads {threads} knn --targets {input.targets} --sources {input.sources}"
-        " --out {output} --k {params.k} --eps {params.eps} --block-size {params.block}"
-        " --divergence {params.divergence} 2> {log}"
+        " --out {output} --k {params.k} --eps {params.eps} --memory-mb {params.memory}"
+        " --divergence {params.divergence} --search {params.search} --candidates {params.candidates} 2> {log}"
 
 
 rule neighbours:

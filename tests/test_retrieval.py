@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from workflow import retrieval
+from workflow.io import read_h5, write_h5
+from workflow.stages.retrieval import knn
 from workflow.retrieval import (
     TopK,
     jensen_shannon_direct,
@@ -191,3 +193,60 @@ def test_jensen_shannon_topk_equals_full_sort():
 def test_unknown_divergence_names_the_config_key():
     with pytest.raises(ValueError, match="retrieval.divergence"):
         TopK(np.zeros((1, 5, N_BINS), np.float32), response_weights([5]), 3, EPS, divergence="cosine")
+
+
+def write_shard(path, hist, index):
+    write_h5(path, {"hist": hist.astype(np.float16), "index": index}, {"layer_sizes": np.array(LAYERS)})
+
+
+def knn_budget(n_targets: int, sources_per_block: int) -> float:
+    """The memory_mb at which TopK.block_size gives ``sources_per_block`` for these test sizes."""
+    top = TopK(random_histograms(np.random.default_rng(0), n_targets), response_weights(LAYERS), 9, EPS)
+    low, high = 0.0, 1.0
+    while top.block_size(high) < sources_per_block:
+        high *= 2
+    for _ in range(60):
+        middle = (low + high) / 2
+        try:
+            enough = top.block_size(middle) >= sources_per_block
+        except ValueError:
+            enough = False
+        low, high = (low, middle) if enough else (middle, high)
+    return high
+
+
+@pytest.mark.parametrize("per_block", [1, 4, 1000])
+def test_knn_stage_streams_shards_in_budget_sized_blocks_and_equals_brute_force(tmp_path, per_block, monkeypatch):
+    """Sources in three HDF5 shards, read in blocks sized from the memory budget (1, 4 or all
+    sources per block): ids and distances equal a full sort of the definition's distances."""
+    rng = np.random.default_rng(11)
+    targets, sources = random_histograms(rng, 6), random_histograms(rng, 37)
+    ids = rng.permutation(500)[:37].astype(np.int64)
+    write_shard(tmp_path / "t.h5", targets, np.arange(6))
+    bounds = [0, 10, 11, 37]
+    shards = []
+    for n, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+        shards.append(str(tmp_path / f"s{n}.h5"))
+        write_shard(shards[-1], sources[lo:hi], ids[lo:hi])
+    blocks = []
+    original_add = TopK.add
+    monkeypatch.setattr(TopK, "add", lambda self, s, i: (blocks.append(len(s)), original_add(self, s, i)))
+
+    knn([str(tmp_path / "t.h5")], shards, str(tmp_path / "knn.h5"), k=9, eps=EPS, memory_mb=knn_budget(6, per_block))
+
+    got = read_h5(tmp_path / "knn.h5")
+    # the shards hold float16 histograms: the reference sees the same rounded values
+    as_read = lambda h: h.astype(np.float16).astype(np.float32)  # noqa: E731
+    expected_d, expected_i = reference_topk(as_read(targets), as_read(sources), ids, response_weights(LAYERS), 9)
+    np.testing.assert_array_equal(got["ids"], expected_i)
+    np.testing.assert_allclose(got["distances"], expected_d, rtol=1e-4, atol=1e-4)
+    assert max(blocks) == min(per_block, 26) and sum(blocks) == 37
+
+
+def test_block_size_grows_with_the_budget_and_refuses_too_small_a_one():
+    top = TopK(random_histograms(np.random.default_rng(12), 2000, n_responses=48), response_weights([48]), 100, EPS)
+    sizes = [top.block_size(mb) for mb in (256, 512, 1024)]
+    assert 0 < sizes[0] < sizes[1] < sizes[2]
+    assert sizes[2] - sizes[1] == pytest.approx(2 * (sizes[1] - sizes[0]), abs=2)  # linear in the budget
+    with pytest.raises(ValueError, match="retrieval.memory_mb = 10 is too small for 2000 target images"):
+        top.block_size(10)

@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--k", type=int, required=True)
     p.add_argument("--eps", type=float, default=1e-4)
-    p.add_argument("--block-size", type=int, default=4096)
+    p.add_argument("--memory-mb", type=float, default=1024, help="peak memory of the distance blocks and the top-k")
+    p.add_argument("--search", default="exact", help="exact | nndescent (approximate, re-ranked exactly)")
+    p.add_argument("--candidates", type=int, default=4, help="nndescent: candidates per neighbour to re-rank")
     p.add_argument("--divergence", default="symmetric_kl", help="symmetric_kl | jensen_shannon")
 
     p = sub.add_parser("neighbours", help="one iteration's neighbour table")

@@ -11,7 +11,8 @@ Expanding the logs, D is a sum of inner products:
 
 so the distances from every target image to a block of source images are one matrix product
 of [w p, w log p] with [log q, q], and the exact k nearest follow from a running top-k over
-source blocks. Ties are broken by the smaller source id. The product runs in float64 and is
+source blocks. Blocks are read from the descriptor shards as they are needed and sized from a
+memory budget (``retrieval.memory_mb``), so the peak memory does not grow with the source pool. Ties are broken by the smaller source id. The product runs in float64 and is
 rounded to float32: a float32 BLAS product rounds a row differently depending on where it sits
 in the block, which would let identical source images swap places with the block size.
 
@@ -26,6 +27,8 @@ there to compare the two divergences, not for source pools of ImageNet size.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -107,16 +110,21 @@ def symmetric_kl(p: np.ndarray, q: np.ndarray, weights: np.ndarray) -> np.ndarra
 def merge_topk(
     best_d: np.ndarray, best_i: np.ndarray, new_d: np.ndarray, new_i: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the k smallest distances per row of two candidate sets, ordered by (distance, id)."""
+    """Keep the k smallest distances per row of two candidate sets, ordered by (distance, id).
+
+    A partition finds each row's k-th distance; every candidate tied with it stays in the
+    final sort (so the id tie-break sees them all), which runs on those few columns only.
+    """
     d = np.concatenate([best_d, new_d], axis=1)
     i = np.concatenate([best_i, new_i], axis=1)
     k = min(k, d.shape[1])
     if k < d.shape[1]:
-        part = np.argpartition(d, k - 1, axis=1)[:, :k]
-        kth = np.take_along_axis(d, part, 1).max(axis=1, keepdims=True)
-        # keep every candidate tied with the k-th so the id tie-break below sees them all
-        keep = d <= kth
-        d = np.where(keep, d, np.inf)
+        part = np.argpartition(d, k - 1, axis=1)
+        kth = np.take_along_axis(d, part[:, k - 1 : k], 1)
+        width = int((d <= kth).sum(axis=1).max())  # k, or more where candidates tie with the k-th
+        if width < d.shape[1]:
+            part = np.argpartition(d, width - 1, axis=1)[:, :width] if width > k else part[:, :k]
+            d, i = np.take_along_axis(d, part, 1), np.take_along_axis(i, part, 1)
     order = np.lexsort((i, d), axis=1)[:, :k]
     return np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1)
 
@@ -133,6 +141,24 @@ class TopK:
             self.query, self.a_p = query_side(self.targets, weights)
         self.distances = np.empty((len(targets), 0), dtype=np.float32)
         self.ids = np.empty((len(targets), 0), dtype=np.int64)
+
+    def block_size(self, memory_mb: float) -> int:
+        """Source images per block so that the whole computation stays within ``memory_mb``.
+
+        Fixed: the targets' features and the running top-k. Per source image of a block: its
+        histogram as read (float16), smoothed and logged (float32), its float64 features, and one
+        column of distances (float64 product, float32 copy, the merge's candidates and indices).
+        """
+        n_targets, n_values = self.targets.shape[0], self.targets[0].size
+        fixed = n_targets * (2 * n_values * 8 + n_values * 4 + self.k * 2 * 24)
+        per_source = n_values * (2 + 4 + 4 + 16) + n_targets * (8 + 4 + 24 + 8)
+        if self.divergence == "jensen_shannon":
+            fixed += TILE_ELEMENTS * 8 * 2
+        free = memory_mb * 2**20 - fixed
+        if free < per_source:
+            raise ValueError(f"retrieval.memory_mb = {memory_mb} is too small for {n_targets} target images: "
+                             f"it needs at least {math.ceil((fixed + per_source) / 2**20)} MB")
+        return int(free // per_source)
 
     def add(self, sources: np.ndarray, ids: np.ndarray) -> None:
         """Fold in a block of source histograms (n, R, n_bins) with their image ids (n,)."""
