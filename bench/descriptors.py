@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import glob
-import math
 import platform
 import time
 
@@ -104,9 +103,10 @@ def main() -> None:
     flat_binning = binning_for(flat, gray_t[:64], args.batch)
     edges = torch.nan_to_num(flat_binning.edges(), nan=0.0).sort(dim=1).values.contiguous()
     torch.manual_seed(0)
-    from workflow.model import build_model
-    import tempfile, os
-    from workflow.model import save_checkpoint
+    import os
+    import tempfile
+
+    from workflow.model import build_model, save_checkpoint
 
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = os.path.join(folder, "model.pt")

@@ -46,7 +46,7 @@ def test_nndescent_search_through_the_knn_stage(tmp_path):
     most of the exact neighbours of clustered histograms (numba compiles on first use: slow)."""
     rng = np.random.default_rng(2)
     centres = histograms(rng, 20)
-    noise = lambda n: rng.normal(0, 0.02, size=(n, *centres.shape[1:]))  # noqa: E731
+    noise = lambda n: rng.normal(0, 0.02, size=(n, *centres.shape[1:]))
     sources = np.clip(np.repeat(centres, 30, axis=0) + noise(600), 1e-3, None)
     sources = (sources / sources.sum(-1, keepdims=True)).astype(np.float16)
     targets = np.clip(centres[:10] + noise(10), 1e-3, None)
@@ -57,7 +57,7 @@ def test_nndescent_search_through_the_knn_stage(tmp_path):
     write_h5(tmp_path / "s0.h5", {"hist": sources[:250], "index": ids[:250]}, layers)
     write_h5(tmp_path / "s1.h5", {"hist": sources[250:], "index": ids[250:]}, layers)
     shards = [str(tmp_path / "s0.h5"), str(tmp_path / "s1.h5")]
-    common = dict(target_shards=[str(tmp_path / "t.h5")], source_shards=shards, k=10, eps=EPS, memory_mb=64)
+    common = {"target_shards": [str(tmp_path / "t.h5")], "source_shards": shards, "k": 10, "eps": EPS, "memory_mb": 64}
 
     knn(out=str(tmp_path / "exact.h5"), **common)
     knn(out=str(tmp_path / "all.h5"), search="nndescent", candidates=60, **common)

@@ -1,11 +1,12 @@
 """Weighted symmetric KL and Jensen-Shannon: the fast forms, smoothing, and the blockwise exact top-k."""
 
+import itertools
+
 import numpy as np
 import pytest
 
 from workflow import retrieval
 from workflow.io import read_h5, write_h5
-from workflow.stages.retrieval import knn
 from workflow.retrieval import (
     TopK,
     jensen_shannon_direct,
@@ -15,6 +16,7 @@ from workflow.retrieval import (
     symmetric_kl,
     symmetric_kl_direct,
 )
+from workflow.stages.retrieval import knn
 
 LAYERS = [2, 3]
 N_BINS = 6
@@ -225,7 +227,7 @@ def test_knn_stage_streams_shards_in_budget_sized_blocks_and_equals_brute_force(
     write_shard(tmp_path / "t.h5", targets, np.arange(6))
     bounds = [0, 10, 11, 37]
     shards = []
-    for n, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+    for n, (lo, hi) in enumerate(itertools.pairwise(bounds)):
         shards.append(str(tmp_path / f"s{n}.h5"))
         write_shard(shards[-1], sources[lo:hi], ids[lo:hi])
     blocks = []
@@ -236,7 +238,7 @@ def test_knn_stage_streams_shards_in_budget_sized_blocks_and_equals_brute_force(
 
     got = read_h5(tmp_path / "knn.h5")
     # the shards hold float16 histograms: the reference sees the same rounded values
-    as_read = lambda h: h.astype(np.float16).astype(np.float32)  # noqa: E731
+    as_read = lambda h: h.astype(np.float16).astype(np.float32)
     expected_d, expected_i = reference_topk(as_read(targets), as_read(sources), ids, response_weights(LAYERS), 9)
     np.testing.assert_array_equal(got["ids"], expected_i)
     np.testing.assert_allclose(got["distances"], expected_d, rtol=1e-4, atol=1e-4)
