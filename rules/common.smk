@@ -284,12 +284,38 @@ def get_bank_inputs(wildcards):
     return inputs
 
 
+def cli_options(**options):
+    """'--name value ...' (quoted) for a stage command.
+
+    Settings that change a result go to a rule as one such string: Snakemake's params trigger
+    compares a job's parameter *values* without their names, so with separate params a change
+    from bins 32 to 16 went unnoticed while batch_size was 16.
+    """
+    return " ".join(f"--{name.replace('_', '-')} {shlex.quote(str(value))}" for name, value in options.items())
+
+
 def get_bank_settings(wildcards):
     if wildcards.bank == "gabor":
         settings = config["bank"]["gabor"]
     else:
         settings = dict(config["bank"]["cnn"], model=cnn_model(wildcards.target), arch=config["model"]["arch"])
     return json.dumps(settings, sort_keys=True)
+
+
+def get_bounds_args(wildcards):
+    bank = config["bank"]
+    return cli_options(bank=wildcards.bank, bank_settings=get_bank_settings(wildcards), bins=bank["bins"],
+                       intervals=bank["intervals"], image_size=bank["image_size"])
+
+
+def get_knn_args(wildcards):
+    retrieval = config["retrieval"]
+    return cli_options(k=KMAX, eps=retrieval["eps"], divergence=retrieval["divergence"], search=retrieval["search"],
+                       candidates=retrieval["candidates"])
+
+
+# execution settings: they do not change a result (reruns after a change are harmless)
+DECODING_ARGS = cli_options(batch_size=config["descriptors"]["batch_size"], workers=config["descriptors"]["workers"])
 
 
 # ------------------------------------------------------------------ training runs

@@ -7,12 +7,8 @@ rule bounds:
     output:
         "results/{target}/bank-{bank}/bounds.h5",
     params:
-        bank=get_bank_settings,
-        bins=config["bank"]["bins"],
-        intervals=config["bank"]["intervals"],
-        size=config["bank"]["image_size"],
-        batch=config["descriptors"]["batch_size"],
-        workers=config["descriptors"]["workers"],
+        args=get_bounds_args,
+        run=DECODING_ARGS,
     threads: 1 + config["descriptors"]["workers"]
     log:
         "logs/bounds/{target}-{bank}.log",
@@ -20,8 +16,7 @@ rule bounds:
         "../envs/sjft.yaml"
     shell:
         "python -m workflow --threads {threads} bounds --manifest {input.manifest} --out {output}"
-        " --bank {wildcards.bank} --bank-settings {params.bank:q} --bins {params.bins}"
-        " --intervals {params.intervals} --image-size {params.size} --batch-size {params.batch} --workers {params.workers} 2> {log}"
+        " {params.args} {params.run} 2> {log}"
 
 
 rule descriptors:
@@ -31,9 +26,8 @@ rule descriptors:
     output:
         "results/{target}/bank-{bank}/hist/{domain}/shard-{shard}.h5",
     params:
-        shards=lambda wildcards: n_shards(wildcards.domain),
-        batch=config["descriptors"]["batch_size"],
-        workers=config["descriptors"]["workers"],
+        shards=lambda wildcards: cli_options(shards=n_shards(wildcards.domain)),
+        run=DECODING_ARGS,
     threads: 1 + config["descriptors"]["workers"]
     log:
         "logs/descriptors/{target}-{bank}-{domain}-{shard}.log",
@@ -41,5 +35,4 @@ rule descriptors:
         "../envs/sjft.yaml"
     shell:
         "python -m workflow --threads {threads} descriptors --manifest {input.manifest} --bounds {input.bounds}"
-        " --out {output} --shard {wildcards.shard} --shards {params.shards} --batch-size {params.batch}"
-        " --workers {params.workers} 2> {log}"
+        " --out {output} --shard {wildcards.shard} {params.shards} {params.run} 2> {log}"

@@ -8,12 +8,8 @@ rule knn:
     output:
         "results/{target}/bank-{bank}/knn.h5",
     params:
-        k=KMAX,
-        eps=config["retrieval"]["eps"],
-        memory=config["retrieval"]["memory_mb"],
-        divergence=config["retrieval"]["divergence"],
-        search=config["retrieval"]["search"],
-        candidates=config["retrieval"]["candidates"],
+        args=get_knn_args,
+        memory=cli_options(memory_mb=config["retrieval"]["memory_mb"]),
     threads: 2
     resources:
         mem_mb=lambda wildcards: config["retrieval"]["memory_mb"] + 512,
@@ -23,8 +19,7 @@ rule knn:
         "../envs/sjft.yaml"
     shell:
         "python -m workflow --threads {threads} knn --targets {input.targets} --sources {input.sources}"
-        " --out {output} --k {params.k} --eps {params.eps} --memory-mb {params.memory}"
-        " --divergence {params.divergence} --search {params.search} --candidates {params.candidates} 2> {log}"
+        " --out {output} {params.args} {params.memory} 2> {log}"
 
 
 rule neighbours:
