@@ -1,7 +1,7 @@
 """Selective joint fine-tuning (Ge & Yu, CVPR 2017) and its baselines, as a Snakemake workflow.
 
-    snakemake --cores 2 results/demo/report.csv     # the comparison tables
-    snakemake --cores 2 results/demo/report.html    # ... and the page with the retrieved images
+snakemake --cores 2 results/demo/report.csv     # the comparison tables
+snakemake --cores 2 results/demo/report.html    # ... and the page with the retrieved images
 """
 
 from snakemake.utils import min_version

@@ -8,15 +8,14 @@ import sys
 
 from snakemake.utils import validate
 
-
 validate(config, schema="../config/schema.yaml")
 
 # The rules run `python -m workflow`; this makes the package importable without an install
-# (e.g. inside the conda environment of envs/sjft.yaml), here and in every job.
+# (e.g. inside the conda environment of envs/sjft.yaml), here and in every job's shell, which
+# keeps Snakemake's own prefix (bash strict mode).
 sys.path.insert(0, workflow.basedir)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in [workflow.basedir, os.environ.get("PYTHONPATH", "")] if p
-)
+# (the prefix is formatted like a shell command, hence the doubled braces)
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 # only these names: a bare `import workflow` would hide Snakemake's own `workflow` object
 from workflow.report import split_token as parse_run  # (method, bank or "") of a run folder
@@ -108,8 +107,7 @@ def check_config():
     for name, target in TARGETS.items():
         if target["source"] not in SOURCES:
             raise ValueError(
-                f"config targets.{name}.source is {target['source']!r}, "
-                f"not one of sources: {', '.join(SOURCES)}"
+                f"config targets.{name}.source is {target['source']!r}, not one of sources: {', '.join(SOURCES)}"
             )
         if name in ("source", "data"):
             raise ValueError(f"config targets: {name!r} is reserved for results/{name}/")
@@ -119,8 +117,10 @@ def check_config():
     if "joint-random" in config["methods"] and "selective" not in config["methods"]:
         raise ValueError("config methods: joint-random matches selective's counts; add selective")
     if "cnn" in BANKS and config["bank"]["cnn"]["model"] == "run" and config["model"]["init"] == "scratch":
-        raise ValueError("config bank.cnn.model is run, but model.init is scratch: untrained filters; "
-                         "set model.init or bank.cnn.model: alexnet")
+        raise ValueError(
+            "config bank.cnn.model is run, but model.init is scratch: untrained filters; "
+            "set model.init or bank.cnn.model: alexnet"
+        )
 
 
 check_config()
@@ -287,7 +287,7 @@ def get_bank_inputs(wildcards):
 def cli_options(**options):
     """'--name value ...' (quoted) for a stage command.
 
-    Settings that change a result go to a rule as one such string: Snakemake's params trigger
+    Settings that change a result reach the job as one such string; Snakemake's params trigger
     compares a job's parameter *values* without their names, so with separate params a change
     from bins 32 to 16 went unnoticed while batch_size was 16.
     """
@@ -304,14 +304,28 @@ def get_bank_settings(wildcards):
 
 def get_bounds_args(wildcards):
     bank = config["bank"]
-    return cli_options(bank=wildcards.bank, bank_settings=get_bank_settings(wildcards), bins=bank["bins"],
-                       intervals=bank["intervals"], image_size=bank["image_size"])
+    return cli_options(
+        bank=wildcards.bank,
+        bank_settings=get_bank_settings(wildcards),
+        bins=bank["bins"],
+        intervals=bank["intervals"],
+        image_size=bank["image_size"],
+    )
 
 
 def get_knn_args(wildcards):
     retrieval = config["retrieval"]
-    return cli_options(k=KMAX, eps=retrieval["eps"], divergence=retrieval["divergence"], search=retrieval["search"],
-                       candidates=retrieval["candidates"])
+    return cli_options(
+        k=KMAX,
+        eps=retrieval["eps"],
+        divergence=retrieval["divergence"],
+        search=retrieval["search"],
+        candidates=retrieval["candidates"],
+    )
+
+
+def get_shards_arg(wildcards):
+    return cli_options(shards=n_shards(wildcards.domain))
 
 
 # execution settings: they do not change a result (reruns after a change are harmless)
@@ -409,8 +423,18 @@ def get_train_args(wildcards, input):
 
 def schedule_settings(section, epochs, seed):
     """The JSON --settings of a training command, from a config section (train or pretrain)."""
-    keys = ["batch_size", "lr", "head_lr_mult", "lr_step", "momentum", "weight_decay", "flip", "crop_padding",
-            "freeze_bn", "workers"]
+    keys = [
+        "batch_size",
+        "lr",
+        "head_lr_mult",
+        "lr_step",
+        "momentum",
+        "weight_decay",
+        "flip",
+        "crop_padding",
+        "freeze_bn",
+        "workers",
+    ]
     if section == "train":
         keys.append("source_weight")
     settings = {k: config[section][k] for k in keys if k in config[section]}

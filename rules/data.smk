@@ -6,13 +6,13 @@ rule demo_data:
         source=directory(f"{DEMO_DATA}/source"),
         target=directory(f"{DEMO_DATA}/target"),
         relations=f"{DEMO_DATA}/relations.csv",
-    params:
-        out=lambda wildcards, output: os.path.dirname(output.relations),
-        settings=json.dumps(config.get("demo", {}), sort_keys=True),
     log:
         "logs/demo_data.log",
     conda:
         "../envs/sjft.yaml"
+    params:
+        out=lambda wildcards, output: os.path.dirname(output.relations),
+        settings=json.dumps(config.get("demo", {}), sort_keys=True),
     shell:
         "python -m workflow demo-data --out {params.out} --settings {params.settings:q} 2> {log}"
 
@@ -21,15 +21,15 @@ rule torchvision_export:
     """Download a torchvision dataset by name (the one path that downloads data) and export it."""
     output:
         directory(f"{TORCHVISION_DATA}/{{dataset}}"),
+    log:
+        "logs/torchvision_export/{dataset}.log",
     wildcard_constraints:
         dataset="|".join(torchvision_names()),
+    conda:
+        "../envs/sjft.yaml"
     params:
         data_dir=TORCHVISION_DOWNLOADS,
         args=get_torchvision_export_args,
-    log:
-        "logs/torchvision_export/{dataset}.log",
-    conda:
-        "../envs/sjft.yaml"
     shell:
         "python -m workflow torchvision-export --name {wildcards.dataset} --data-dir {params.data_dir:q}"
         " --out {output} {params.args} 2> {log}"
@@ -41,13 +41,13 @@ rule target_manifest:
     output:
         "results/{target}/manifest/train.csv",
         "results/{target}/manifest/test.csv",
-    params:
-        root=get_target_root,
-        splits=get_target_manifest_args,
     log:
         "logs/target_manifest/{target}.log",
     conda:
         "../envs/sjft.yaml"
+    params:
+        root=get_target_root,
+        splits=get_target_manifest_args,
     shell:
         "python -m workflow target-manifest --root {params.root} {params.splits}"
         " --out-dir results/{wildcards.target}/manifest 2> {log}"
@@ -58,13 +58,12 @@ rule source_manifest:
         get_source_files,
     output:
         "results/source/{source}/manifest.csv",
-    params:
-        root=get_source_root,
-        cap=get_source_cap_arg,
     log:
         "logs/source_manifest/{source}.log",
     conda:
         "../envs/sjft.yaml"
+    params:
+        root=get_source_root,
+        cap=get_source_cap_arg,
     shell:
-        "python -m workflow source-manifest --root {params.root} --out {output}"
-        " {params.cap} 2> {log}"
+        "python -m workflow source-manifest --root {params.root} --out {output}" " {params.cap} 2> {log}"

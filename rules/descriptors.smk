@@ -6,14 +6,14 @@ rule bounds:
         unpack(get_bank_inputs),
     output:
         "results/{target}/bank-{bank}/bounds.h5",
-    params:
-        args=get_bounds_args,
-        run=DECODING_ARGS,
-    threads: 1 + config["descriptors"]["workers"]
     log:
         "logs/bounds/{target}-{bank}.log",
     conda:
         "../envs/sjft.yaml"
+    threads: 1 + config["descriptors"]["workers"]
+    params:
+        args=get_bounds_args,
+        run=DECODING_ARGS,
     shell:
         "python -m workflow --threads {threads} bounds --manifest {input.manifest} --out {output}"
         " {params.args} {params.run} 2> {log}"
@@ -25,14 +25,14 @@ rule descriptors:
         bounds="results/{target}/bank-{bank}/bounds.h5",
     output:
         "results/{target}/bank-{bank}/hist/{domain}/shard-{shard}.h5",
-    params:
-        shards=lambda wildcards: cli_options(shards=n_shards(wildcards.domain)),
-        run=DECODING_ARGS,
-    threads: 1 + config["descriptors"]["workers"]
     log:
         "logs/descriptors/{target}-{bank}-{domain}-{shard}.log",
     conda:
         "../envs/sjft.yaml"
+    threads: 1 + config["descriptors"]["workers"]
+    params:
+        shards=get_shards_arg,
+        run=DECODING_ARGS,
     shell:
         "python -m workflow --threads {threads} descriptors --manifest {input.manifest} --bounds {input.bounds}"
         " --out {output} --shard {wildcards.shard} {params.shards} {params.run} 2> {log}"

@@ -6,13 +6,13 @@ rule report_html:
         unpack(get_html_inputs),
     output:
         "results/{target}/report.html",
-    params:
-        banks=" ".join(BANKS),
-        args=get_html_args,
     log:
         "logs/report_html/{target}.log",
     conda:
         "../envs/sjft.yaml"
+    params:
+        banks=" ".join(BANKS),
+        args=get_html_args,
     shell:
         "python -m workflow report-html --target {wildcards.target} --report {input.report}"
         " --paired {input.paired} --runs {input.runs} --target-manifest {input.train}"

@@ -8,12 +8,12 @@ rule report:
         report="results/{target}/report.csv",
         runs="results/{target}/runs.csv",
         paired="results/{target}/paired.csv",
-    params:
-        args=get_report_args,
     log:
         "logs/report/{target}.log",
     conda:
         "../envs/sjft.yaml"
+    params:
+        args=get_report_args,
     shell:
         "python -m workflow report --results results/{wildcards.target} --target {wildcards.target}"
         " --target-manifest {input.train} --source-manifest {input.source} --out {output.report} --runs-out {output.runs} --paired-out {output.paired} {params.args}"

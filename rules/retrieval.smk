@@ -7,16 +7,16 @@ rule knn:
         sources=lambda wildcards: descriptor_shards(wildcards.target, "source", wildcards.bank),
     output:
         "results/{target}/bank-{bank}/knn.h5",
-    params:
-        args=get_knn_args,
-        memory=cli_options(memory_mb=config["retrieval"]["memory_mb"]),
-    threads: 2
-    resources:
-        mem_mb=lambda wildcards: config["retrieval"]["memory_mb"] + 512,
     log:
         "logs/knn/{target}-{bank}.log",
     conda:
         "../envs/sjft.yaml"
+    threads: 2
+    resources:
+        mem_mb=lambda wildcards: config["retrieval"]["memory_mb"] + 512,
+    params:
+        args=get_knn_args,
+        memory=cli_options(memory_mb=config["retrieval"]["memory_mb"]),
     shell:
         "python -m workflow --threads {threads} knn --targets {input.targets} --sources {input.sources}"
         " --out {output} {params.args} {params.memory} 2> {log}"
@@ -27,11 +27,11 @@ rule neighbours:
         unpack(get_neighbour_inputs),
     output:
         "results/{target}/{joint_run}/seed-{seed}/iter-{iter}/neighbours.csv",
-    params:
-        args=get_neighbour_args,
     log:
         "logs/neighbours/{target}/{joint_run}-{seed}-{iter}.log",
     conda:
         "../envs/sjft.yaml"
+    params:
+        args=get_neighbour_args,
     shell:
         "python -m workflow neighbours --targets {input.targets} --out {output} {params.args} 2> {log}"

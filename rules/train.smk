@@ -6,15 +6,15 @@ rule pretrain:
         "results/source/{source}/manifest.csv",
     output:
         "results/source/{source}/pretrain/model.pt",
-    params:
-        arch=config["model"]["arch"],
-        settings=schedule_settings("pretrain", config["pretrain"]["epochs"], seed=0),
-        device=config["model"]["device"],
-    threads: 8  # capped at --cores
     log:
         "logs/pretrain/{source}.log",
     conda:
         "../envs/sjft.yaml"
+    threads: 8  # capped at --cores
+    params:
+        arch=config["model"]["arch"],
+        settings=schedule_settings("pretrain", config["pretrain"]["epochs"], seed=0),
+        device=config["model"]["device"],
     shell:
         "python -m workflow --threads {threads} pretrain --manifest {input} --out {output} --arch {params.arch}"
         " --init scratch --settings {params.settings:q} --device {params.device} 2> {log}"
@@ -29,16 +29,16 @@ rule train:
         stats="results/{target}/{run}/seed-{seed}/iter-{iter}/train.json",
         predictions="results/{target}/{run}/seed-{seed}/iter-{iter}/eval.csv",
         probs="results/{target}/{run}/seed-{seed}/iter-{iter}/probs.h5",
+    log:
+        "logs/train/{target}/{run}-{seed}-{iter}.log",
+    conda:
+        "../envs/sjft.yaml"
+    threads: 1  # runs of different methods go in parallel; raise with --set-threads train=N
     params:
         arch=config["model"]["arch"],
         args=get_train_args,
         settings=get_train_settings,
         device=config["model"]["device"],
-    threads: 1  # runs of different methods go in parallel; raise with --set-threads train=N
-    log:
-        "logs/train/{target}/{run}-{seed}-{iter}.log",
-    conda:
-        "../envs/sjft.yaml"
     shell:
         "python -m workflow --threads {threads} train --target {input.target} --test {input.test}"
         " --out-dir $(dirname {output.model})"
