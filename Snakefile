@@ -21,6 +21,11 @@ include: "rules/report.smk"
 include: "rules/html.smk"
 
 
+# on a cluster: the one rule that downloads runs where the network is (compute nodes often have none)
+localrules:
+    torchvision_export,
+
+
 rule all:
     input:
         get_final_outputs(),

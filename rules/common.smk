@@ -284,6 +284,12 @@ def get_bank_inputs(wildcards):
     return inputs
 
 
+def per_attempt(base):
+    """A resource (mem_mb, runtime in minutes) that grows with the attempt: with --retries, a job
+    killed for running out of memory or time is resubmitted asking for twice, then three times, as much."""
+    return lambda wildcards, attempt: base * attempt
+
+
 def cli_options(**options):
     """'--name value ...' (quoted) for a stage command.
 

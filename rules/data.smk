@@ -10,6 +10,9 @@ rule demo_data:
         "logs/demo_data.log",
     conda:
         "../envs/sjft.yaml"
+    resources:
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     params:
         out=lambda wildcards, output: os.path.dirname(output.relations),
         settings=json.dumps(config.get("demo", {}), sort_keys=True),
@@ -27,6 +30,9 @@ rule torchvision_export:
         dataset="|".join(torchvision_names()),
     conda:
         "../envs/sjft.yaml"
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(120),
     params:
         data_dir=TORCHVISION_DOWNLOADS,
         args=get_torchvision_export_args,
@@ -45,6 +51,9 @@ rule target_manifest:
         "logs/target_manifest/{target}.log",
     conda:
         "../envs/sjft.yaml"
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(30),
     params:
         root=get_target_root,
         splits=get_target_manifest_args,
@@ -62,6 +71,9 @@ rule source_manifest:
         "logs/source_manifest/{source}.log",
     conda:
         "../envs/sjft.yaml"
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
     params:
         root=get_source_root,
         cap=get_source_cap_arg,

@@ -11,6 +11,9 @@ rule bounds:
     conda:
         "../envs/sjft.yaml"
     threads: 1 + config["descriptors"]["workers"]
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
     params:
         args=get_bounds_args,
         run=DECODING_ARGS,
@@ -30,6 +33,9 @@ rule descriptors:
     conda:
         "../envs/sjft.yaml"
     threads: 1 + config["descriptors"]["workers"]
+    resources:
+        mem_mb=per_attempt(2000 + 1000 * config["descriptors"]["workers"]),
+        runtime=per_attempt(120),
     params:
         shards=get_shards_arg,
         run=DECODING_ARGS,

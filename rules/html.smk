@@ -10,6 +10,9 @@ rule report_html:
         "logs/report_html/{target}.log",
     conda:
         "../envs/sjft.yaml"
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     params:
         banks=" ".join(BANKS),
         args=get_html_args,

@@ -12,6 +12,9 @@ rule report:
         "logs/report/{target}.log",
     conda:
         "../envs/sjft.yaml"
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     params:
         args=get_report_args,
     shell:

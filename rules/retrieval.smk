@@ -13,7 +13,8 @@ rule knn:
         "../envs/sjft.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards: config["retrieval"]["memory_mb"] + 512,
+        mem_mb=per_attempt(config["retrieval"]["memory_mb"] + 1024),
+        runtime=per_attempt(240),
     params:
         args=get_knn_args,
         memory=cli_options(memory_mb=config["retrieval"]["memory_mb"]),
@@ -31,6 +32,9 @@ rule neighbours:
         "logs/neighbours/{target}/{joint_run}-{seed}-{iter}.log",
     conda:
         "../envs/sjft.yaml"
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     params:
         args=get_neighbour_args,
     shell:

@@ -11,6 +11,9 @@ rule pretrain:
     conda:
         "../envs/sjft.yaml"
     threads: 8  # capped at --cores
+    resources:
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(1440),
     params:
         arch=config["model"]["arch"],
         settings=schedule_settings("pretrain", config["pretrain"]["epochs"], seed=0),
@@ -34,6 +37,9 @@ rule train:
     conda:
         "../envs/sjft.yaml"
     threads: 1  # runs of different methods go in parallel; raise with --set-threads train=N
+    resources:
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(720),
     params:
         arch=config["model"]["arch"],
         args=get_train_args,
@@ -56,6 +62,9 @@ rule fusion:
         "logs/fusion/{target}-{bank}-{seed}.log",
     conda:
         "../envs/sjft.yaml"
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     shell:
         "python -m workflow fusion --probs {input.probs} --manifest {input.manifest}"
         " --out {output.predictions} --probs-out {output.probs} 2> {log}"
