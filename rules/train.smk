@@ -18,9 +18,10 @@ rule pretrain:
         arch=config["model"]["arch"],
         settings=schedule_settings("pretrain", config["pretrain"]["epochs"], seed=0),
         device=config["model"]["device"],
+        resume=cli_options(checkpoint_seconds=config["pretrain"]["checkpoint_seconds"]),
     shell:
         "python -m workflow --threads {threads} pretrain --manifest {input} --out {output} --arch {params.arch}"
-        " --init scratch --settings {params.settings:q} --device {params.device} 2> {log}"
+        " --init scratch --settings {params.settings:q} --device {params.device} {params.resume} 2> {log}"
 
 
 rule train:
@@ -45,10 +46,12 @@ rule train:
         args=get_train_args,
         settings=get_train_settings,
         device=config["model"]["device"],
+        resume=cli_options(checkpoint_seconds=config["train"]["checkpoint_seconds"]),
     shell:
         "python -m workflow --threads {threads} train --target {input.target} --test {input.test}"
         " --out-dir $(dirname {output.model})"
-        " --arch {params.arch} {params.args} --settings {params.settings:q} --device {params.device} 2> {log}"
+        " --arch {params.arch} {params.args} --settings {params.settings:q} --device {params.device}"
+        " {params.resume} 2> {log}"
 
 
 rule fusion:

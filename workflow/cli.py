@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--init", required=True, help="scratch, torchvision, or a checkpoint path")
         p.add_argument("--settings", type=_json, required=True, help="JSON of TrainSettings fields")
         p.add_argument("--device", default="auto")
+        p.add_argument("--checkpoint-seconds", type=float, default=300,
+                       help="save the training state this often, so a killed job resumes (0: every epoch)")
     sub.choices["pretrain"].add_argument("--manifest", required=True)
     sub.choices["pretrain"].add_argument("--out", required=True)
     p.add_argument("--target", required=True, help="target train manifest")

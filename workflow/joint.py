@@ -27,6 +27,7 @@ from torch.nn import functional as F
 
 from .datasets import load_image
 from .regularizers import inner, make_regularizer, projection_coefficient
+from .resume import Resume
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +144,13 @@ def make_optimizer(model: nn.Module, settings: TrainSettings, steps: int):
 
 
 def fit(model, target_items, settings: TrainSettings, device, source_items=None, neighbours=None, head="target",
-        anchor: nn.Module | None = None) -> dict:
+        anchor: nn.Module | None = None, resume: Resume | None = None) -> dict:
     """Train ``model`` in place for ``settings.epochs`` epochs; return timing and loss figures.
 
     target_items / source_items: lists of (path, label); neighbours: per target index, an
     array of source indices (None trains on the targets alone, through head ``head``).
-    ``anchor`` is the starting model that ``settings.regularizer`` pulls toward.
+    ``anchor`` is the starting model that ``settings.regularizer`` pulls toward. With ``resume``
+    the state is saved after epochs and a matching saved state is continued from (``resume``).
     """
     torch.manual_seed(settings.seed)
     steps = settings.epochs * -(-len(target_items) // settings.batch_size)
@@ -157,8 +159,15 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
     if settings.freeze_bn:
         freeze_batch_norm(model)
     regularizer = make_regularizer(settings.regularizer, model, anchor, settings.alpha, settings.beta, list(settings.layers))
-    start, seen, projected, last_loss = time.perf_counter(), 0, 0, float("nan")
-    for epoch in range(settings.epochs):
+    start, seen, projected, last_loss, first_epoch = time.perf_counter(), 0, 0, float("nan"), 0
+    state = resume.load() if resume else None
+    if state:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        first_epoch, seen, projected, last_loss = state["epoch"] + 1, state["seen"], state["projected"], state["loss"]
+        start -= state["seconds"]
+    for epoch in range(first_epoch, settings.epochs):
         total, correct, count = 0.0, 0, 0
         for batch in joint_batches(target_items, source_items, neighbours, settings, epoch):
             if head != "target":
@@ -183,6 +192,10 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
         last_loss = total / max(count, 1)
         rate = seen / (time.perf_counter() - start)
         log.info("epoch %d/%d  loss %.4f  %s acc %.3f  %.0f img/s", epoch + 1, settings.epochs, last_loss, head, correct / max(count, 1), rate)
+        if resume:
+            resume.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "seen": seen, "projected": projected, "loss": last_loss,
+                         "seconds": time.perf_counter() - start}, last_epoch=epoch == settings.epochs - 1)
     return {"train_seconds": time.perf_counter() - start, "images_seen": seen, "final_loss": last_loss,
             "steps": steps, "projected_steps": int(projected)}
 

@@ -15,6 +15,7 @@ from ..datasets import DatasetError, class_names, read_manifest
 from ..io import read_h5, write_csv, write_h5, write_json
 from ..joint import TrainSettings, fit, predict
 from ..model import build_model, pick_device, save_checkpoint
+from ..resume import Resume, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -23,21 +24,31 @@ def _items(frame: pd.DataFrame) -> list[tuple[str, int]]:
     return list(zip(frame["path"].tolist(), frame["label"].astype(int).tolist()))
 
 
-def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, device: str) -> None:
+def _resume(folder: Path, every_seconds: float, arch: str, init: str, settings: dict, files: list[str | None]) -> Resume:
+    """The job's resume.pt beside its outputs, fingerprinted by its settings and input files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key = fingerprint({"arch": arch, "init": init, "settings": settings}, [init, *files])
+    return Resume(folder / "resume.pt", key, every_seconds)
+
+
+def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, device: str,
+             checkpoint_seconds: float = 300) -> None:
     """Train the backbone and a source head on the source set (for machines without weights)."""
+    resume = _resume(Path(out).parent, checkpoint_seconds, arch, init, settings, [manifest])
     settings = TrainSettings(**settings)
     frame = read_manifest(manifest)
     classes = {"source": class_names(frame)}
     torch.manual_seed(settings.seed)  # the random initial weights, too, follow the seed
     model = build_model(arch, classes, init)
-    stats = fit(model, _items(frame), settings, pick_device(device), head="source")
+    stats = fit(model, _items(frame), settings, pick_device(device), head="source", resume=resume)
     save_checkpoint(model.cpu(), classes, out)
+    resume.done()
     log.info("pretrained %s on %d source images in %.0f s", arch, len(frame), stats["train_seconds"])
 
 
 def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: dict, device: str,
           source: str | None = None, neighbour_table: str | None = None, keep_heads: list[str] = (),
-          anchor: str | None = None) -> None:
+          anchor: str | None = None, checkpoint_seconds: float = 300) -> None:
     """One training iteration, then its evaluation on the ``test`` manifest.
 
     Writes model.pt, entropy.csv (per target training image), train.json, eval.csv (per test
@@ -49,7 +60,11 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
 
     ``anchor`` (scratch, torchvision or a checkpoint) is the starting model a regularizer pulls
     toward; later iterations start from the previous one but keep the first one as anchor.
+    Every ``checkpoint_seconds`` the state is saved so that a killed job resumes (``resume``).
     """
+    out = Path(out_dir)
+    resume = _resume(out, checkpoint_seconds, arch, init, {"settings": settings, "keep_heads": list(keep_heads),
+                     "anchor": anchor}, [target, source, neighbour_table])
     settings = TrainSettings(**settings)
     target_frame = read_manifest(target)
     classes = {"target": class_names(target_frame)}
@@ -73,7 +88,8 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
     model = build_model(arch, classes, init, keep_heads=tuple(keep_heads))
     run_device = pick_device(device)
     anchor_model = build_model(arch, {}, anchor) if anchor else None
-    stats = fit(model, _items(target_frame), settings, run_device, source_items, neighbour_lists, anchor=anchor_model)
+    stats = fit(model, _items(target_frame), settings, run_device, source_items, neighbour_lists, anchor=anchor_model,
+                resume=resume)
     probs = predict(model, target_frame["path"].tolist(), settings.input_size, run_device)
     labels = target_frame["label"].to_numpy()
     entropy = pd.DataFrame({"index": target_frame["index"], "label": labels, "entropy": evaluation.entropy(probs),
@@ -82,11 +98,11 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
     test_frame = read_manifest(test)
     _check_classes(test_frame, classes["target"], test)
     test_probs = predict(model, test_frame["path"].tolist(), settings.input_size, run_device)
-    out = Path(out_dir)
     save_checkpoint(model.cpu(), classes, out / "model.pt")
     write_csv(entropy, out / "entropy.csv")
     write_json({**stats, "n_source_images": n_source, "settings": dataclasses.asdict(settings)}, out / "train.json")
     _write_eval(test_frame, test_probs, str(out / "eval.csv"), str(out / "probs.h5"))
+    resume.done()
 
 
 def _check_classes(frame: pd.DataFrame, trained: list[str], manifest: str) -> None:

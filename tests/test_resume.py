@@ -1,0 +1,101 @@
+"""Resumable training: a fit() interrupted after an epoch and rerun ends with the uninterrupted weights."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from workflow import joint
+from workflow.joint import TrainSettings, fit
+from workflow.model import build_model
+from workflow.resume import Resume, fingerprint
+
+SIZE = 16
+
+
+@pytest.fixture(scope="module")
+def problem(tmp_path_factory):
+    """Noisy red and blue target images, and source images of three other colours."""
+    folder = tmp_path_factory.mktemp("resume")
+    rng = np.random.default_rng(0)
+
+    def image(name, base):
+        array = np.clip(np.array(base) + rng.integers(-30, 31, (SIZE, SIZE, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(array).save(folder / name)
+        return str(folder / name)
+
+    targets = [(image(f"t{label}{i}.png", base), label) for label, base in enumerate([(200, 40, 40), (40, 40, 200)])
+               for i in range(6)]
+    sources = [(image(f"s{label}{i}.png", base), label) for label, base in enumerate([(40, 200, 40), (200, 200, 40), (90, 90, 90)])
+               for i in range(4)]
+    neighbours = [np.array([t % 12, (t + 5) % 12]) for t in range(len(targets))]
+    return targets, sources, neighbours
+
+
+def model():
+    torch.manual_seed(1)
+    return build_model("resnet18", {"target": ["r", "b"], "source": ["g", "y", "k"]}, "scratch")
+
+
+SETTINGS = TrainSettings(epochs=4, batch_size=4, lr=0.02, input_size=SIZE, crop_padding=2, flip=True, seed=5,
+                         lr_step=0.5, dtnh=True, regularizer="l2sp")
+
+
+def train(problem, resume=None):
+    net = model()
+    targets, sources, neighbours = problem
+    stats = fit(net, targets, SETTINGS, "cpu", sources, neighbours, anchor=model(), resume=resume)
+    return net, stats
+
+
+def test_interrupted_fit_resumes_to_the_uninterrupted_weights(problem, tmp_path, monkeypatch):
+    expected, expected_stats = train(problem)
+    resume = Resume(tmp_path / "resume.pt", "job", every_seconds=0)
+    original = joint.joint_batches
+
+    def dies_in_epoch_2(*args):
+        if args[-1] == 2:
+            raise KeyboardInterrupt("killed")  # as if the job died before epoch 2 ended
+        return original(*args)
+
+    monkeypatch.setattr(joint, "joint_batches", dies_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(problem, resume)
+    assert torch.load(tmp_path / "resume.pt", weights_only=False)["epoch"] == 1  # epochs 0 and 1 were saved
+    monkeypatch.setattr(joint, "joint_batches", original)
+
+    epochs_run = []
+    monkeypatch.setattr(joint, "joint_batches", lambda *args: (epochs_run.append(args[-1]), original(*args))[1])
+    resumed, stats = train(problem, Resume(tmp_path / "resume.pt", "job", every_seconds=0))
+
+    assert epochs_run == [2, 3]  # not from scratch
+    for (name, a), (_, b) in zip(expected.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert stats["images_seen"] == expected_stats["images_seen"]
+    assert stats["projected_steps"] == expected_stats["projected_steps"]
+
+
+def test_a_state_from_another_job_is_ignored(problem, tmp_path):
+    Resume(tmp_path / "resume.pt", "other settings", every_seconds=0).save({"epoch": 3}, last_epoch=False)
+    assert Resume(tmp_path / "resume.pt", "this job").load() is None
+    expected, _ = train(problem)
+    again, _ = train(problem, Resume(tmp_path / "resume.pt", "this job", every_seconds=0))
+    assert all(torch.equal(a, b) for a, b in zip(expected.state_dict().values(), again.state_dict().values()))
+
+
+def test_fingerprint_follows_settings_and_file_contents(tmp_path):
+    data = tmp_path / "table.csv"
+    data.write_text("a,b\n1,2\n")
+    first = fingerprint({"lr": 0.1}, [str(data), None])
+    assert fingerprint({"lr": 0.1}, [str(data), None]) == first
+    assert fingerprint({"lr": 0.2}, [str(data), None]) != first
+    data.write_text("a,b\n1,3\n")
+    assert fingerprint({"lr": 0.1}, [str(data), None]) != first
+
+
+def test_done_removes_the_state(tmp_path):
+    resume = Resume(tmp_path / "resume.pt", "job", every_seconds=0)
+    resume.save({"epoch": 0}, last_epoch=False)
+    assert (tmp_path / "resume.pt").exists() and not (tmp_path / "resume.pt.partial").exists()
+    resume.done()
+    assert not (tmp_path / "resume.pt").exists()

@@ -1,0 +1,72 @@
+"""Resumable training: fit()'s state at the end of an epoch, written atomically, reloaded by a rerun.
+
+A training job killed mid-way (node failure, wall time, kill -9) leaves ``resume.pt`` beside
+its outputs; Snakemake's rerun (``--rerun-incomplete``) starts the same job, which picks up after
+the last saved epoch instead of from scratch. The result is the uninterrupted run's, bit for
+bit: data order and augmentation are drawn from (seed, epoch, image), not from a running
+generator, so the model, optimizer and scheduler states are all there is to restore.
+
+The file records a fingerprint of everything the job's result depends on (its settings and the
+contents of its input files); a state from another job (changed settings, a retrained previous
+iteration) is ignored, never resumed. The job deletes the file once its outputs are written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def fingerprint(settings: dict, files: list[str | None]) -> str:
+    """sha256 of the settings (as sorted JSON) and of each input file's bytes."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for name in files:
+        if name and Path(name).is_file():
+            with open(name, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        else:
+            digest.update(repr(name).encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class Resume:
+    """Where fit() saves its state, the job's fingerprint, and how often (seconds; 0: every epoch)."""
+
+    path: Path
+    fingerprint: str
+    every_seconds: float = 300.0
+    _last: float = field(default_factory=time.perf_counter)
+
+    def load(self) -> dict | None:
+        """The saved state if it belongs to this job, else None."""
+        if not self.path.exists():
+            return None
+        state = torch.load(self.path, map_location="cpu", weights_only=False)  # our own file
+        if state.get("fingerprint") != self.fingerprint:
+            log.warning("%s belongs to another run of this job (settings or inputs changed): starting afresh", self.path)
+            return None
+        log.info("resuming from %s after epoch %d", self.path, state["epoch"] + 1)
+        return state
+
+    def save(self, state: dict, last_epoch: bool) -> None:
+        """Write the state after an epoch, if ``every_seconds`` have passed (never after the last)."""
+        if last_epoch or time.perf_counter() - self._last < self.every_seconds:
+            return
+        partial = self.path.with_name(self.path.name + ".partial")
+        torch.save({**state, "fingerprint": self.fingerprint}, partial)
+        os.replace(partial, self.path)
+        self._last = time.perf_counter()
+
+    def done(self) -> None:
+        self.path.unlink(missing_ok=True)
