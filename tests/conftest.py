@@ -20,13 +20,19 @@ def repo() -> Path:
     return REPO
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the workflow in ``workdir`` with ``workdir/config.yaml`` as its config."""
+def snakemake_command(workdir: Path, *args: str) -> tuple[list[str], dict]:
+    """The command line and environment that run the workflow in ``workdir`` with its config.yaml."""
     command = [
         sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
         "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args,
     ]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return command, env
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the workflow in ``workdir`` with ``workdir/config.yaml`` as its config."""
+    command, env = snakemake_command(workdir, *args)
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")

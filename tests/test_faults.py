@@ -1,0 +1,130 @@
+"""kill -9 anywhere: a descriptor shard, the kNN job and a training job, each killed mid-way; the rerun
+with --rerun-incomplete reproduces the uninterrupted run's outputs, and training resumes from its
+last saved epoch rather than from scratch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import (
+    copy_run,
+    default_config,
+    planned_jobs,
+    snakemake,
+    snakemake_command,
+    write_config,
+)
+
+from workflow.io import read_h5
+
+pytestmark = pytest.mark.slow
+
+# the config changes below (batch size, memory, checkpoint interval) do not change results: only
+# modification times decide what else reruns, so the killed job runs alone, as in a real failure
+ONLY_THIS_JOB = ("--rerun-triggers", "mtime")
+
+
+def kill_when(workdir: Path, output: str, ready: Callable[[], bool], timeout: float = 300) -> None:
+    """Force ``output``'s job in a new process group and kill -9 the whole group (Snakemake and the
+job, as a lost node would) once ``ready()``."""
+    command, env = snakemake_command(workdir, *ONLY_THIS_JOB, "--force", "--", output)
+    process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, f"the job for {output} ended before it could be killed"
+        assert time.monotonic() < deadline, f"the job for {output} never became ready to kill"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    snakemake(workdir, "--unlock")  # Snakemake itself died too: its lock on the folder stays behind
+
+
+def log_has(path: Path, text: str) -> Callable[[], bool]:
+    return lambda: path.exists() and text in path.read_text()
+
+
+def killed_run(demo_run: Path, folder: Path, **changes) -> Path:
+    """A copy of the demo run whose config has ``changes`` (section -> {key: value})."""
+    workdir = copy_run(demo_run, folder)
+    config = default_config()
+    for section, values in changes.items():
+        config[section].update(values)
+    write_config(workdir, config)
+    return workdir
+
+
+def test_killed_descriptor_shard_is_redone_identically(demo_run, tmp_path):
+    output = "results/demo/bank-gabor/hist/source/shard-1.h5"
+    workdir = killed_run(demo_run, tmp_path / "run", descriptors={"batch_size": 2})
+    log = workdir / "logs/descriptors/demo-gabor-source-1.log"
+    log.unlink()
+    kill_when(workdir, output, log_has(log, " images ("))  # the first progress line: mid-shard
+
+    rerun = snakemake(workdir, *ONLY_THIS_JOB, "--rerun-incomplete", "--", output)
+    assert planned_jobs(rerun.stdout) == {"descriptors": 1}  # the killed job, and only it, ran again
+    before, after = read_h5(demo_run / output), read_h5(workdir / output)
+    assert np.array_equal(before["hist"], after["hist"]) and np.array_equal(before["index"], after["index"])
+
+
+def test_killed_knn_job_is_redone_identically(demo_run, tmp_path):
+    output = "results/demo/bank-gabor/knn.h5"
+    workdir = killed_run(demo_run, tmp_path / "run", retrieval={"memory_mb": budget_of_a_few_sources(demo_run)})
+    log = workdir / "logs/knn/demo-gabor.log"
+    log.unlink()
+    kill_when(workdir, output, log_has(log, "source shard 1/2 done"))
+
+    rerun = snakemake(workdir, *ONLY_THIS_JOB, "--rerun-incomplete", "--", output)
+    assert planned_jobs(rerun.stdout) == {"knn": 1}
+    before, after = read_h5(demo_run / output), read_h5(workdir / output)
+    assert np.array_equal(before["ids"], after["ids"]) and np.array_equal(before["distances"], after["distances"])
+
+
+def test_killed_training_job_resumes_from_its_last_epoch(demo_run, tmp_path):
+    folder = "results/demo/bank-gabor/selective/seed-0/iter-1"
+    workdir = killed_run(demo_run, tmp_path / "run", train={"checkpoint_seconds": 0})
+    state = workdir / folder / "resume.pt"
+    kill_when(workdir, f"{folder}/model.pt", state.exists)
+    saved_epoch = torch.load(state, weights_only=False)["epoch"]
+
+    rerun = snakemake(workdir, *ONLY_THIS_JOB, "--rerun-incomplete", "--", f"{folder}/model.pt")
+    assert planned_jobs(rerun.stdout) == {"train": 1}
+    log = (workdir / "logs/train/demo/bank-gabor/selective-0-1.log").read_text()
+    assert f"after epoch {saved_epoch + 1}" in log and "epoch 1/" not in log  # resumed, not restarted
+    assert not state.exists()
+    before = flat(torch.load(demo_run / folder / "model.pt", weights_only=True))
+    after = flat(torch.load(workdir / folder / "model.pt", weights_only=True))
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[name], after[name]) for name in before if isinstance(before[name], torch.Tensor))
+
+
+def flat(state: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in state.items():
+        out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return out
+
+
+def budget_of_a_few_sources(demo_run: Path, per_block: int = 3) -> float:
+    """A retrieval.memory_mb whose blocks hold ``per_block`` source images (the demo's kNN then takes many)."""
+    from workflow.retrieval import TopK, response_weights
+
+    targets = read_h5(demo_run / "results/demo/bank-gabor/hist/target/shard-0.h5")
+    k = read_h5(demo_run / "results/demo/bank-gabor/knn.h5", ["ids"])["ids"].shape[1]
+    top = TopK(targets["hist"], response_weights(list(targets["attr:layer_sizes"])), k, 1e-4)
+    mb = 0.01
+    while True:
+        try:
+            if top.block_size(mb) >= per_block:
+                return mb
+        except ValueError:  # below the fixed part
+            pass
+        mb *= 1.01
