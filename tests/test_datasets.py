@@ -54,12 +54,20 @@ def test_max_per_class_keeps_the_first_sorted_images(tree):
 
 
 def test_test_split_is_numbered_like_the_train_split(tree):
+    write_image(tree / "test" / "moth" / "a.png")
     train = scan_image_folder(tree / "train")
     test = scan_image_folder(tree / "test", classes=class_names(train))
-    # test has no moth folder: ant stays 0 and zebra stays 2
-    assert dict(zip(test["class_name"], test["label"])) == {"ant": 0, "zebra": 2}
-    assert test["index"].tolist() == [0, 1]
-    assert class_names(test) == ["ant", "zebra"]
+    assert dict(zip(test["class_name"], test["label"])) == {"ant": 0, "moth": 1, "zebra": 2}
+    assert test["index"].tolist() == [0, 1, 2]
+    assert class_names(test) == class_names(train)
+
+
+def test_test_split_lacking_a_train_class_names_path_and_class(tree):
+    """Without moth test images the mean-class accuracy would silently drop moth."""
+    train = scan_image_folder(tree / "train")
+    with pytest.raises(DatasetError, match="no folder for 1 classes of the train split: moth") as info:
+        scan_image_folder(tree / "test", classes=class_names(train))
+    assert str(tree / "test") in str(info.value)
 
 
 def test_missing_root_names_the_path(tmp_path):
@@ -120,3 +128,4 @@ def test_load_image_resizes_shorter_side_and_center_crops(tmp_path):
 
     gray = np.asarray(load_image(str(path), 10, mode="L"))
     assert gray.shape == (10, 10)
+

@@ -32,7 +32,7 @@ def scan_image_folder(
     """List the images of an ImageFolder tree ``root/<class>/<image>`` as a manifest.
 
     ``classes`` fixes the class list (and so the label ids), e.g. to number a test split
-    like its train split; every class folder found must then be in it. ``max_per_class``
+    like its train split; the class folders found must then be exactly those. ``max_per_class``
     keeps the first images (in sorted order) of each class, so the cap is deterministic.
     """
     root = Path(root)
@@ -47,8 +47,8 @@ def scan_image_folder(
     if unknown:
         raise DatasetError(f"{root} has class folders that the train split lacks: {', '.join(unknown[:10])}")
     missing = sorted(set(classes) - set(found))
-    if missing:
-        log.warning("%s has no folder for %d classes: %s", root, len(missing), ", ".join(missing[:10]))
+    if missing:  # the test split would drop these classes from the mean-class accuracy unnoticed
+        raise DatasetError(f"{root} has no folder for {len(missing)} classes of the train split: {', '.join(missing[:10])}")
     rows = []
     for label, name in enumerate(classes):
         folder = root / name
