@@ -1,6 +1,6 @@
 """Run the speed benchmarks and write their tables into BENCHMARKS.md.
 
-    python bench/run.py                        # every benchmark below (about 40 minutes on 2 cores)
+    python bench/run.py                        # every benchmark below (about 30 minutes on 2 cores)
     python bench/run.py knn descriptors        # some of them
 
 Each benchmark prints markdown tables headed by the machine and the date. BENCHMARKS.md holds

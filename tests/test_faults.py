@@ -70,7 +70,7 @@ def test_killed_descriptor_shard_is_redone_identically(demo_run, tmp_path):
     kill_when(workdir, output, log_has(log, " images ("))  # the first progress line: mid-shard
 
     rerun = snakemake(workdir, *ONLY_THIS_JOB, "--rerun-incomplete", "--", output)
-    assert planned_jobs(rerun.stdout) == {"descriptors": 1}  # the killed job, and only it, ran again
+    assert planned_jobs(rerun.stdout + rerun.stderr) == {"descriptors": 1}  # the killed job, and only it, ran again
     before, after = read_h5(demo_run / output), read_h5(workdir / output)
     assert np.array_equal(before["hist"], after["hist"]) and np.array_equal(before["index"], after["index"])
 
@@ -83,7 +83,7 @@ def test_killed_knn_job_is_redone_identically(demo_run, tmp_path):
     kill_when(workdir, output, log_has(log, "source shard 1/2 done"))
 
     rerun = snakemake(workdir, *ONLY_THIS_JOB, "--rerun-incomplete", "--", output)
-    assert planned_jobs(rerun.stdout) == {"knn": 1}
+    assert planned_jobs(rerun.stdout + rerun.stderr) == {"knn": 1}
     before, after = read_h5(demo_run / output), read_h5(workdir / output)
     assert np.array_equal(before["ids"], after["ids"]) and np.array_equal(before["distances"], after["distances"])
 
@@ -96,7 +96,7 @@ def test_killed_training_job_resumes_from_its_last_epoch(demo_run, tmp_path):
     saved_epoch = torch.load(state, weights_only=False)["epoch"]
 
     rerun = snakemake(workdir, *ONLY_THIS_JOB, "--rerun-incomplete", "--", f"{folder}/model.pt")
-    assert planned_jobs(rerun.stdout) == {"train": 1}
+    assert planned_jobs(rerun.stdout + rerun.stderr) == {"train": 1}
     log = (workdir / "logs/train/demo/bank-gabor/selective-0-1.log").read_text()
     assert f"after epoch {saved_epoch + 1}" in log and "epoch 1/" not in log  # resumed, not restarted
     assert not state.exists()
