@@ -14,8 +14,14 @@ validate(config, schema="../config/schema.yaml")
 # (e.g. inside the conda environment of envs/sjft.yaml), here and in every job's shell, which
 # keeps Snakemake's own prefix (bash strict mode).
 sys.path.insert(0, workflow.basedir)
+# HDF5's file locks fail on many network file systems (NFS, Lustre) and no HDF5 file here is
+# written by two processes, so jobs run without them unless HDF5_USE_FILE_LOCKING says otherwise.
 # (the prefix is formatted like a shell command, hence the doubled braces)
-shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
+shell.prefix(
+    "set -euo pipefail; "
+    f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    "export HDF5_USE_FILE_LOCKING=${{HDF5_USE_FILE_LOCKING:-FALSE}}; "
+)
 
 # only these names: a bare `import workflow` would hide Snakemake's own `workflow` object
 from workflow.report import split_token as parse_run  # (method, bank or "") of a run folder
