@@ -15,13 +15,19 @@ import pandas as pd
 from workflow.io import read_h5
 
 
+def same(x, y) -> bool:
+    """Equal values (NaN equal to NaN: the bounds mark empty bins with it)."""
+    x, y = np.asarray(x), np.asarray(y)
+    return x.shape == y.shape and np.array_equal(x, y, equal_nan=x.dtype.kind == "f")
+
+
 def compare(a: Path, b: Path) -> list[str]:
     problems = []
     files = sorted(p.relative_to(a) for p in (a / "results/demo").rglob("*.h5")
                    if "hist" in p.parts or p.name in ("knn.h5", "bounds.h5"))
     for name in files:
         x, y = read_h5(a / name), read_h5(b / name)
-        if x.keys() != y.keys() or any(not np.array_equal(x[k], y[k]) for k in x):
+        if x.keys() != y.keys() or any(not same(x[k], y[k]) for k in x):
             problems.append(f"{name} differs")
     runs_a = pd.read_csv(a / "results/demo/runs.csv")
     runs_b = pd.read_csv(b / "results/demo/runs.csv")

@@ -12,9 +12,9 @@ cp "$repo/config/config.yaml" "$work/slurm/config.yaml"
 cp "$repo/config/config.yaml" "$work/local/config.yaml"
 cd "$repo"
 start=$(date +%s)
-# no GPU on this node; poll job states every 5 s instead of the profile's cluster-friendly pace
+# a 2-core node without GPU: one core per training job; job states polled every 5 s, not at the profile's pace
 snakemake -s Snakefile -d "$work/slurm" --configfile "$work/slurm/config.yaml" --profile profiles/slurm \
-    --set-resources train:gpu=0 pretrain:gpu=0 \
+    --set-resources train:gpu=0 pretrain:gpu=0 --set-threads train=1 pretrain=2 knn=2 \
     --slurm-init-seconds-before-status-checks 5 --seconds-between-status-checks 5 -- results/demo/report.csv
 echo "through SLURM: $(( $(date +%s) - start )) s, $(sacct -n -X | wc -l) SLURM jobs"
 start=$(date +%s)
