@@ -1,0 +1,37 @@
+"""A corrupt image in a descriptor job: the error names the file, and the job's earlier output is untouched."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from workflow.datasets import DatasetError
+from workflow.stages.descriptors import bounds, descriptors
+
+
+def manifest(path, images):
+    pd.DataFrame({"index": range(len(images)), "path": [str(p) for p in images], "label": 0,
+                  "class_name": "a"}).to_csv(path, index=False)
+    return str(path)
+
+
+def test_corrupt_image_is_named_and_the_earlier_output_survives(tmp_path):
+    rng = np.random.default_rng(0)
+    good = []
+    for i in range(3):
+        good.append(tmp_path / f"g{i}.png")
+        Image.fromarray(rng.integers(0, 255, (20, 20), dtype=np.uint8)).save(good[-1])
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not really a jpeg" * 20)
+    settings = {"frequencies": [0.2, 0.4], "orientations": 2}
+    bounds(manifest(tmp_path / "train.csv", good), str(tmp_path / "bounds.h5"), "gabor", settings, 4, 50, 16, 2)
+    out = tmp_path / "out" / "shard-0.h5"
+    out.parent.mkdir()
+    out.write_bytes(b"the shard of an earlier run")
+
+    with pytest.raises(DatasetError, match="cannot read image") as info:
+        descriptors(manifest(tmp_path / "pool.csv", [*good, broken]), str(tmp_path / "bounds.h5"), str(out), 0, 1, 2)
+
+    assert str(broken) in str(info.value)
+    assert out.read_bytes() == b"the shard of an earlier run"
+    assert [p.name for p in out.parent.iterdir()] == ["shard-0.h5"]  # no half-written file beside it
