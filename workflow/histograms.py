@@ -59,7 +59,7 @@ def interval_scale(low: torch.Tensor, high: torch.Tensor, n_intervals: int) -> t
 
 
 def fine_index(values: np.ndarray, low: np.ndarray, scale: np.ndarray, n_intervals: int) -> np.ndarray:
-    """The fine interval of each value, clamp(floor((v - low) * scale), 0, n_intervals - 1), int64.
+    """The fine interval of each value, clamp(floor((v - low) * scale), 0, n_intervals - 1), int32.
 
     values: (..., R, N) float32 with low, scale: (R,) float32. The one definition used by both
     the bounds pass and the histograms, in float32, so the two agree value for value.
@@ -67,7 +67,7 @@ def fine_index(values: np.ndarray, low: np.ndarray, scale: np.ndarray, n_interva
     index = np.subtract(values, low[:, None], dtype=np.float32)
     np.multiply(index, scale[:, None], out=index)
     np.clip(index, 0, n_intervals - 1, out=index)
-    return index.astype(np.int64)  # truncation = floor on the clamped, non-negative values
+    return index.astype(np.int32)  # truncation = floor on the clamped, non-negative values
 
 
 def fine_counts(batches: Iterable[Responses], low: torch.Tensor, high: torch.Tensor, n_intervals: int) -> torch.Tensor:
@@ -131,8 +131,9 @@ class Binning:
     def histograms(self, responses: Responses) -> torch.Tensor:
         """Normalized per-response histograms of a batch: (B, R, n_bins) float32.
 
-        In numpy: its take and bincount are several times faster than torch's gather and
-        scatter-add on random indices.
+        In numpy, image by image: its take and bincount are several times faster than torch's
+        gather and scatter-add on random indices, and one image's index arrays stay in the CPU
+        cache where a whole batch's would not (2.5x faster than binning the batch at once).
         """
         layers = _layers(responses)
         batch, n_responses, n_bins, n_intervals = layers[0].shape[0], self.n_responses, self.n_bins, self.n_intervals
@@ -140,19 +141,20 @@ class Binning:
             raise ValueError(f"the bank gave {sum(layer.shape[1] for layer in layers)} responses but the bounds have {n_responses}")
         low, scale = self.low.numpy(), interval_scale(self.low, self.high, n_intervals).numpy()
         # one table from (response, fine interval) to (response, bin), so a lookup finds both
-        table = (self.interval_bins.numpy() + np.arange(n_responses)[:, None] * n_bins).reshape(-1)
-        counts = np.zeros(batch * n_responses * n_bins, dtype=np.int64)
+        table = (self.interval_bins.numpy() + np.arange(n_responses)[:, None] * n_bins).reshape(-1).astype(np.int32)
+        counts = np.zeros((batch, n_responses * n_bins), dtype=np.int64)
         pixels = np.empty(n_responses)
         first = 0
         for layer in layers:
             n = layer.shape[1]
             rows = slice(first, first + n)
-            index = fine_index(layer.float().numpy().reshape(batch, n, -1), low[rows], scale[rows], n_intervals)
-            index += (np.arange(first, first + n) * n_intervals)[:, None]
-            flat = np.take(table, index)
-            flat += (np.arange(batch) * n_responses * n_bins)[:, None, None]
-            counts += np.bincount(flat.reshape(-1), minlength=len(counts))
-            pixels[rows] = layer[0, 0].numel()
+            values = layer.float().numpy().reshape(batch, n, -1)
+            offsets = (np.arange(first, first + n, dtype=np.int32) * n_intervals)[:, None]
+            for image in range(batch):
+                index = fine_index(values[image], low[rows], scale[rows], n_intervals)
+                index += offsets
+                counts[image] += np.bincount(np.take(table, index).reshape(-1), minlength=n_responses * n_bins)
+            pixels[rows] = values.shape[2]
             first += n
         hist = counts.reshape(batch, n_responses, n_bins) / pixels[None, :, None]
         return torch.from_numpy(hist.astype(np.float32))
