@@ -78,4 +78,4 @@ rule source_manifest:
         root=get_source_root,
         cap=get_source_cap_arg,
     shell:
-        "python -m workflow source-manifest --root {params.root} --out {output}" " {params.cap} 2> {log}"
+        "python -m workflow source-manifest --root {params.root} --out {output} {params.cap} 2> {log}"

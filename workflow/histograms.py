@@ -12,7 +12,7 @@ the target's range fall in the first or last interval, so the outer bins are ope
 Descriptors: an image's histogram for response r counts its pixels per bin and divides by the
 pixel count, so each of its R histograms sums to one; shape (n_images, R, n_bins). Binning is a
 table lookup (value -> fine interval by one multiply, interval -> bin by indexing) followed by
-one ``bincount`` per layer; no search over bin edges.
+one ``bincount`` per image and layer; no search over bin edges.
 
 Every function takes a batch of responses as one (B, R, H, W) tensor or as a list of them, one
 per layer of a bank whose layers differ in resolution (the CNN bank, the Gabor pyramid);
@@ -149,9 +149,10 @@ class Binning:
             n = layer.shape[1]
             rows = slice(first, first + n)
             values = layer.float().numpy().reshape(batch, n, -1)
+            layer_low, layer_scale = low[rows], scale[rows]
             offsets = (np.arange(first, first + n, dtype=np.int32) * n_intervals)[:, None]
             for image in range(batch):
-                index = fine_index(values[image], low[rows], scale[rows], n_intervals)
+                index = fine_index(values[image], layer_low, layer_scale, n_intervals)
                 index += offsets
                 counts[image] += np.bincount(np.take(table, index).reshape(-1), minlength=n_responses * n_bins)
             pixels[rows] = values.shape[2]

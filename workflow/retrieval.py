@@ -12,7 +12,8 @@ Expanding the logs, D is a sum of inner products:
 so the distances from every target image to a block of source images are one matrix product
 of [w p, w log p] with [log q, q], and the exact k nearest follow from a running top-k over
 source blocks. Blocks are read from the descriptor shards as they are needed and sized from a
-memory budget (``retrieval.memory_mb``), so the peak memory does not grow with the source pool. Ties are broken by the smaller source id. The product runs in float64 and is
+memory budget (``retrieval.memory_mb``), so the peak memory does not grow with the source pool.
+Ties are broken by the smaller source id. The product runs in float64 and is
 rounded to float32: a float32 BLAS product rounds a row differently depending on where it sits
 in the block, which would let identical source images swap places with the block size.
 

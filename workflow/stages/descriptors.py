@@ -38,9 +38,8 @@ class DecodedImages(Dataset):
 
 def image_batches(paths: list[str], image_size: int, batch_size: int, mode: str, workers: int = 0):
     """Batches of decoded images in manifest order, decoded by ``workers`` processes."""
-    loader = DataLoader(DecodedImages(paths, image_size, mode), batch_size=batch_size, shuffle=False,
-                        num_workers=workers, prefetch_factor=4 if workers else None, persistent_workers=False)
-    yield from loader
+    return DataLoader(DecodedImages(paths, image_size, mode), batch_size=batch_size, shuffle=False,
+                      num_workers=workers, prefetch_factor=4 if workers else None)
 
 
 def bounds(manifest: str, out: str, bank_name: str, bank_settings: dict, n_bins: int, n_intervals: int, image_size: int,
