@@ -1,13 +1,14 @@
-"""Choose the shared fine-tuning schedule on a validation split (never the test split).
+"""Choose the shared fine-tuning schedule on validation folds (never the test split).
 
-Runs the workflow once per grid point on the validation target of a tuning config (by default
-``invertebrates-val`` of config/tiny-transfer-tune.yaml: 3 training images per class held out),
-with the learning rate and epochs per iteration overridden, and tabulates the validation
-mean-class accuracy of the last iteration averaged over the tuning config's seeds. Only the
-baseline (plain fine-tuning) is tuned, so the schedule every method then shares is the
-baseline's best and gives the joint methods no advantage.
+Runs the workflow once per grid point on the validation targets of a tuning config (targets
+with ``holdout_folds``/``holdout_fold`` or ``holdout_per_class``: carved out of the training
+images), with config keys overridden, and tabulates each method's validation mean-class accuracy
+of the last iteration, averaged over the folds and the tuning config's seeds, and over the
+methods. The schedule is shared by every method, so it is chosen by that average over the
+methods: no method is favoured by a schedule tuned to it alone.
 
-    python bench/tune_schedule.py --lr 0.003 0.01 0.03 --epochs 10 20
+    python bench/tune_schedule.py --configs config/tiny-transfer-imagenet.yaml config/tiny-transfer-imagenet-tune.yaml \\
+        --set train.epochs_per_iteration=4,8 train.lr=0.001,0.003
 """
 
 from __future__ import annotations
@@ -26,45 +27,88 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_point(configs: list[str], target: str, lr: float, epochs: int, cores: int) -> pd.DataFrame:
-    """The workflow's runs.csv for one grid point."""
+def parse_grid(items: list[str]) -> dict[str, list]:
+    """``section.key=v1,v2`` items -> {dotted key: [values parsed as YAML]}."""
+    grid = {}
+    for item in items:
+        key, _, values = item.partition("=")
+        if not values:
+            raise SystemExit(f"--set {item!r}: expected section.key=value1,value2")
+        grid[key] = [yaml.safe_load(v) for v in values.split(",")]
+    return grid
+
+
+def nested(point: dict[str, object]) -> dict:
+    """{'train.lr': 0.1} -> {'train': {'lr': 0.1}}."""
+    out: dict = {}
+    for key, value in point.items():
+        *sections, last = key.split(".")
+        place = out
+        for section in sections:
+            place = place.setdefault(section, {})
+        place[last] = value
+    return out
+
+
+def validation_targets(configs: list[str]) -> list[str]:
+    """The targets of the configs that are carved out of their training images."""
+    targets: dict = {}
+    for config in configs:
+        targets.update((yaml.safe_load((REPO / config).read_text()) or {}).get("targets", {}))
+    return [name for name, t in targets.items() if t.get("holdout_folds") or t.get("holdout_per_class")]
+
+
+def run_point(configs: list[str], targets: list[str], point: dict, cores: int) -> pd.DataFrame:
+    """Every validation target's runs.csv for one grid point, with a ``target`` column."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as override:
-        yaml.safe_dump({"train": {"lr": lr, "epochs_per_iteration": epochs}}, override)
+        yaml.safe_dump(nested(point), override)
     command = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--configfile", *configs, override.name,
-               "--", f"results/{target}/runs.csv"]
-    subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-    Path(override.name).unlink()
-    return pd.read_csv(REPO / "results" / target / "runs.csv")
+               "--", *(f"results/{t}/runs.csv" for t in targets)]
+    try:
+        subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    finally:
+        Path(override.name).unlink()
+    return pd.concat([pd.read_csv(REPO / "results" / t / "runs.csv").assign(target=t) for t in targets])
+
+
+def summarise(runs: pd.DataFrame, point: dict) -> dict:
+    """Last-iteration validation mean-class accuracy per method (over folds and seeds), and their mean."""
+    last = runs[runs.iteration == runs.iteration.max()].copy()
+    last["run"] = last["method"] + last["bank"].fillna("").map(lambda b: f" [{b}]" if b else "")
+    per_method = last.groupby("run")["mean_class_acc"].mean()
+    return {**point, **{f"val {run}": acc for run, acc in per_method.items()}, "val mean of methods": per_method.mean(),
+            "folds x seeds": len(last.groupby(["target", "seed"]))}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", default=["config/tiny-transfer.yaml", "config/tiny-transfer-tune.yaml"])
-    parser.add_argument("--target", default="invertebrates-val")
-    parser.add_argument("--lr", nargs="+", type=float, default=[0.003, 0.01, 0.03])
-    parser.add_argument("--epochs", nargs="+", type=int, default=[10, 20])
+    parser.add_argument("--configs", nargs="+", default=["config/tiny-transfer-imagenet.yaml",
+                                                         "config/tiny-transfer-imagenet-tune.yaml"])
+    parser.add_argument("--set", dest="grid", nargs="+", default=["train.epochs_per_iteration=4,8"],
+                        help="section.key=value1,value2 ...: the grid")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", default="results/tune-schedule.csv")
     args = parser.parse_args()
 
+    targets = validation_targets(args.configs)
+    if not targets:
+        raise SystemExit(f"{args.configs}: no target carved out of its training images (holdout_folds, holdout_per_class)")
+    grid = parse_grid(args.grid)
     rows = []
-    for lr, epochs in itertools.product(args.lr, args.epochs):
+    for values in itertools.product(*grid.values()):
+        point = dict(zip(grid, values))
         start = time.perf_counter()
-        runs = run_point(args.configs, args.target, lr, epochs, args.cores)
-        last = runs[runs.iteration == runs.iteration.max()]
-        by_iteration = runs.groupby("iteration")["mean_class_acc"].mean()
-        rows.append({"lr": lr, "epochs_per_iteration": epochs, "seeds": last.seed.nunique(),
-                     "val_mca_last": last.mean_class_acc.mean(), "val_mca_std": last.mean_class_acc.std(),
-                     "val_mca_per_iteration": " / ".join(f"{v:.3f}" for v in by_iteration),
+        rows.append({**summarise(run_point(args.configs, targets, point, args.cores), point),
                      "minutes": (time.perf_counter() - start) / 60})
         print(pd.DataFrame(rows).tail(1).to_string(index=False, float_format=lambda v: f"{v:.4f}"), flush=True)
-    table = pd.DataFrame(rows).sort_values("val_mca_last", ascending=False)
+    table = pd.DataFrame(rows).sort_values("val mean of methods", ascending=False)
+    (REPO / args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(REPO / args.out, index=False)
     print("\n| " + " | ".join(table.columns) + " |\n|" + " --- |" * len(table.columns))
     for row in table.itertuples(index=False):
         print("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |")
     best = table.iloc[0]
-    print(f"\nbest on validation: lr {best.lr}, {int(best.epochs_per_iteration)} epochs per iteration")
+    print("\nbest on validation: " + ", ".join(f"{key} {best[key]}" for key in grid))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ shell.prefix(
 )
 
 # only these names: a bare `import workflow` would hide Snakemake's own `workflow` object
+from workflow.backbones import LIBRARY_WEIGHTS  # model.init values that are not files
 from workflow.report import split_token as parse_run  # (method, bank or "") of a run folder
 from workflow.schedule import max_neighbours, resolve_sigmas
 
@@ -194,8 +195,11 @@ def get_target_manifest_args(wildcards):
     """The splits of a target, or the carve of its validation split out of the train split."""
     target = TARGETS[wildcards.target]
     args = f"--train-split {train_split(wildcards.target)} --test-split {test_split(wildcards.target)}"
-    if target.get("holdout_per_class"):
-        args += f" --holdout-per-class {target['holdout_per_class']} --holdout-seed {target.get('holdout_seed', 0)}"
+    seed = f" --holdout-seed {target.get('holdout_seed', 0)}"
+    if target.get("holdout_folds"):
+        args += f" --holdout-folds {target['holdout_folds']} --holdout-fold {target.get('holdout_fold', 0)}{seed}"
+    elif target.get("holdout_per_class"):
+        args += f" --holdout-per-class {target['holdout_per_class']}{seed}"
     return args
 
 
@@ -275,7 +279,8 @@ def knn_index(target, bank):
 
 
 def cnn_model(target):
-    """The network of the CNN bank: torchvision's AlexNet, or the run's own starting model."""
+    """The network of the CNN bank: torchvision's AlexNet, or the run's own starting model
+    (library weights by name, or a checkpoint file)."""
     model = config["bank"]["cnn"]["model"]
     if model == "run":
         return pretrained_checkpoint(target) or config["model"]["init"]
@@ -285,7 +290,7 @@ def cnn_model(target):
 def get_bank_inputs(wildcards):
     """The CNN bank reads its network's checkpoint (when it is a file of ours)."""
     inputs = {"manifest": target_manifest(wildcards.target, "train")}
-    if wildcards.bank == "cnn" and cnn_model(wildcards.target) not in ("alexnet", "torchvision"):
+    if wildcards.bank == "cnn" and cnn_model(wildcards.target) not in ("alexnet", *LIBRARY_WEIGHTS):
         inputs["model"] = cnn_model(wildcards.target)
     return inputs
 
@@ -386,7 +391,7 @@ def pretrained_checkpoint(target):
     init = config["model"]["init"]
     if init == "pretrain":
         return f"results/source/{source_of(target)}/pretrain/model.pt"
-    if init in ("torchvision", "scratch"):
+    if init in LIBRARY_WEIGHTS:
         return None
     return init
 
@@ -428,6 +433,8 @@ def get_train_args(wildcards, input):
         args += " --keep-heads target source"
     elif config["train"]["source_head"] == "pretrained":
         args += " --keep-heads source"
+    elif config["train"]["source_head"] == "imagenet":
+        args += " --source-head imagenet"
     if METHODS[name]["regularizer"] != "none":
         args += f" --anchor {input.anchor if 'anchor' in input.keys() else start_model(name)}"
     return args
@@ -448,7 +455,7 @@ def schedule_settings(section, epochs, seed):
         "workers",
     ]
     if section == "train":
-        keys.append("source_weight")
+        keys += ["source_weight", "warmup_epochs", "warmup_lr"]
     settings = {k: config[section][k] for k in keys if k in config[section]}
     settings.update(epochs=epochs, seed=seed, input_size=config["model"]["input_size"])
     return json.dumps(settings, sort_keys=True)
@@ -460,6 +467,11 @@ def get_train_settings(wildcards):
     settings = json.loads(schedule_settings("train", config["train"]["epochs_per_iteration"], seed))
     spec = METHODS[parse_run(wildcards.run)[0]]
     settings.update(regularizer=spec["regularizer"], dtnh=spec["dtnh"])
+    if int(wildcards.iter) > 0:  # the heads were warmed up before the first iteration
+        settings["warmup_epochs"] = 0
+    if config["train"]["lr_schedule"] == "run":  # one schedule over the iterations (workflow/joint.py)
+        epochs = config["train"]["epochs_per_iteration"]
+        settings.update(run_epochs=epochs * ITERATIONS, first_epoch=epochs * int(wildcards.iter))
     if spec["init"] == "scratch":
         settings["freeze_bn"] = False  # no pretrained statistics to keep
     if spec["regularizer"] != "none":

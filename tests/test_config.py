@@ -33,7 +33,7 @@ def test_missing_key_is_named(tmp_path):
     assert "'k0' is a required property" in dry_run_error(tmp_path, config)
 
 
-@pytest.mark.parametrize(("section", "key", "value"), [("selection", "k0", -3), ("bank", "bins", "many"), ("train", "source_head", "imagenet")])
+@pytest.mark.parametrize(("section", "key", "value"), [("selection", "k0", -3), ("bank", "bins", "many"), ("train", "source_head", "imagenet21k")])
 def test_bad_values_are_named(tmp_path, section, key, value):
     config = default_config()
     config[section][key] = value

@@ -10,7 +10,7 @@ import torch
 from torch.nn import functional as F
 
 from workflow.filterbank import ONE_OCTAVE, GaborBank, gabor_kernel, make_bank
-from workflow.joint import MEAN, STD
+from workflow.backbones import IMAGENET_MEAN, IMAGENET_STD
 from workflow.model import build_model, save_checkpoint
 
 FREQUENCIES = [0.2, 0.4]
@@ -120,7 +120,7 @@ def test_cnn_bank_gives_the_first_two_convolutions(resnet_checkpoint):
     assert bank.layers == ["conv1", "layer1.0.conv1"] and bank.layer_sizes == [64, 64]
     images = torch.rand(2, 20, 20, 3)
     conv1, conv2 = bank.response_layers(images)
-    x = (images.permute(0, 3, 1, 2) - MEAN) / STD
+    x = (images.permute(0, 3, 1, 2) - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
     with torch.no_grad():
         expected1 = F.conv2d(x, backbone.conv1.weight, stride=2, padding=3)
         stem = backbone.maxpool(backbone.relu(backbone.bn1(expected1)))
@@ -130,12 +130,28 @@ def test_cnn_bank_gives_the_first_two_convolutions(resnet_checkpoint):
     assert conv1.shape[-1] == 10 and conv2.shape[-1] == 5  # layers at their own resolutions
 
 
+def test_cnn_bank_after_activation_sees_what_the_next_layer_sees(resnet_checkpoint):
+    """activation: conv1 -> bn1 -> relu, and layer1.0.conv1 -> its bn1 -> its (shared) relu's first call."""
+    path, backbone = resnet_checkpoint
+    bank = make_bank("cnn", {"model": str(path), "arch": "resnet18", "activation": True})
+    images = torch.rand(2, 20, 20, 3)
+    first, second = bank.response_layers(images)
+    x = (images.permute(0, 3, 1, 2) - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
+    with torch.no_grad():
+        stem = torch.relu(backbone.bn1(backbone.conv1(x)))
+        block = backbone.layer1[0]
+        expected2 = torch.relu(block.bn1(block.conv1(backbone.maxpool(stem))))
+    torch.testing.assert_close(first, stem, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(second, expected2, rtol=1e-4, atol=1e-5)
+    # the block's ReLU runs twice; its second call (after the residual sum) is another response
+    (late,) = make_bank("cnn", {"model": str(path), "layers": ["layer1.0.conv2"], "activation": True}).response_layers(images)
+    with torch.no_grad():
+        expected_late = block(backbone.maxpool(stem))
+    torch.testing.assert_close(late, expected_late, rtol=1e-4, atol=1e-5)
+
+
 def test_cnn_bank_options(resnet_checkpoint):
     path, _ = resnet_checkpoint
-    images = torch.rand(1, 16, 16, 3)
-    rectified = make_bank("cnn", {"model": str(path), "layers": ["layer1.0.conv2"], "relu": True})
-    (response,) = rectified.response_layers(images)
-    assert rectified.layer_sizes == [64] and (response >= 0).all() and (response > 0).any()
     with pytest.raises(ValueError, match="bank.cnn.layers"):
         make_bank("cnn", {"model": str(path), "layers": ["conv9"]})
     with pytest.raises(ValueError, match="bank.names"):
@@ -147,12 +163,13 @@ def test_cnn_bank_alexnet_takes_conv1_and_conv2(monkeypatch):
     import torchvision
 
     asked = {}
+    get_model = torchvision.models.get_model
 
-    def alexnet(weights=None):
+    def stub(name, weights=None):
         asked["weights"] = weights
-        return torchvision.models.AlexNet()
+        return get_model(name)
 
-    monkeypatch.setattr(torchvision.models, "alexnet", alexnet)
+    monkeypatch.setattr(torchvision.models, "get_model", stub)
     bank = make_bank("cnn", {"model": "alexnet"})
     assert asked["weights"] == "DEFAULT"
     assert bank.layers == ["features.0", "features.3"] and bank.layer_sizes == [64, 192]

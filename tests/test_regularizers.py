@@ -30,8 +30,11 @@ class TinyNet(nn.Module):
         self.backbone = nn.Sequential(nn.Linear(5, 4), nn.Tanh())
         self.heads = nn.ModuleDict({"target": nn.Linear(4, 3), "source": nn.Linear(4, 2)})
 
+    def features(self, x):
+        return self.backbone(x)
+
     def forward(self, x, head):
-        return self.heads[head](self.backbone(x))
+        return self.heads[head](self.features(x))
 
 
 def flat(tensors) -> torch.Tensor:
@@ -105,10 +108,11 @@ def test_feature_distillation_is_zero_at_the_anchor_and_grows_with_drift():
         model.backbone.conv1.weight.add_(0.05 * torch.randn_like(model.backbone.conv1.weight))
     model(images, "target")
     value = regularizer.penalty(images)
-    # the definition, with the anchor's and the model's feature maps taken directly
+    # the definition, with the anchor's and the model's feature maps taken directly (of the
+    # normalised images, as the networks see them)
     student, teacher = {}, {}
     for name, store, net in (("model", student, model.backbone), ("anchor", teacher, anchor.backbone)):
-        x = net.maxpool(net.relu(net.bn1(net.conv1(images))))
+        x = net.maxpool(net.relu(net.bn1(net.conv1(model.normalize(images)))))
         store["layer1"] = x = net.layer1(x)
         store["layer3"] = net.layer3(net.layer2(x))
     expected = 2.0 * sum(torch.mean((student[k] - teacher[k]) ** 2) for k in ("layer1", "layer3"))

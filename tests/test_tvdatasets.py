@@ -232,6 +232,20 @@ def test_holdout_carve_is_deterministic_disjoint_and_never_reads_test(small_tree
     assert not pd.read_csv(tmp_path / "c/test.csv").path.equals(test.path)
 
 
+def test_holdout_folds_validate_on_every_training_image_once(small_tree, tmp_path):
+    """k-fold carves: the validation folds are disjoint, cover the train split, and split classes evenly."""
+    validated = []
+    for fold in range(3):
+        target_manifest(str(small_tree), str(tmp_path / f"f{fold}"), "train", "test", holdout_folds=3, holdout_fold=fold)
+        train, test = (pd.read_csv(tmp_path / f"f{fold}" / f"{s}.csv") for s in ("train", "test"))
+        assert not set(train.path) & set(test.path) and len(train) + len(test) == 15
+        assert set(test.groupby("class_name").size()) <= {1, 2}  # 4, 5 or 6 images dealt to 3 folds
+        validated += test.path.tolist()
+    assert len(validated) == len(set(validated)) == 15
+    with pytest.raises(DatasetError, match="holdout_folds is 5, but class 1 has only 4 images"):
+        target_manifest(str(small_tree), str(tmp_path / "m"), "train", "test", holdout_folds=5, holdout_fold=0)
+
+
 def test_holdout_needs_images_left_to_train(small_tree, tmp_path):
     with pytest.raises(DatasetError, match=r"holdout_per_class is 4, but class 'bee' has only 4 images"):
         target_manifest(str(small_tree), str(tmp_path / "m"), "train", "test", holdout_per_class=4)

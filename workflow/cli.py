@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--holdout-per-class", type=int, default=None,
                    help="carve this many train images per class as the test split (validation); the test folder is not read")
     p.add_argument("--holdout-seed", type=int, default=0)
+    p.add_argument("--holdout-folds", type=int, default=None,
+                   help="validate on one fold of a stratified split of the train images into this many folds")
+    p.add_argument("--holdout-fold", type=int, default=None, help="which fold (0-based) is validated on")
 
     p = sub.add_parser("source-manifest", help="list the source pool's images")
     p.add_argument("--root", required=True, help="folder holding <class>/<image>")
@@ -105,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in (("pretrain", "train the backbone on the source set"), ("train", "one training iteration and its evaluation")):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--arch", required=True)
-        p.add_argument("--init", required=True, help="scratch, torchvision, or a checkpoint path")
+        p.add_argument("--init", required=True, help="scratch, imagenet, efficientnet-lite, or a checkpoint path")
         p.add_argument("--settings", type=_json, required=True, help="JSON of TrainSettings fields")
         p.add_argument("--device", default="auto")
         p.add_argument("--checkpoint-seconds", type=float, default=300,
@@ -118,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="source manifest (joint training)")
     p.add_argument("--neighbours", dest="neighbour_table", help="neighbour table (joint training; without it: the whole pool)")
     p.add_argument("--keep-heads", nargs="*", default=[], help="heads to take from the init checkpoint")
-    p.add_argument("--anchor", help="starting model of the regularizer: scratch, torchvision or a checkpoint")
+    p.add_argument("--anchor", help="starting model of the regularizer: scratch, imagenet or a checkpoint")
+    p.add_argument("--source-head", default="random", choices=["random", "imagenet"],
+                   help="where a new source head starts (pretrained: --keep-heads source)")
 
     p = sub.add_parser("fusion", help="average the softmax of several models")
     p.add_argument("--probs", dest="probs_files", nargs="+", required=True)

@@ -24,6 +24,26 @@ class DatasetError(ValueError):
     """A dataset folder or image that cannot be used as it is."""
 
 
+def fold_mask(labels, fold: int, folds: int, seed: int) -> np.ndarray:
+    """The images of fold ``fold`` of a stratified ``folds``-fold split: (n,) bool.
+
+    Every class shuffles its images with its own generator, seeded by ``(seed, label)``, and
+    deals them round-robin to the folds, so the folds are disjoint, cover every image once and
+    hold each class as evenly as its size allows.
+    """
+    if not 0 <= fold < folds or folds < 2:
+        raise DatasetError(f"holdout_fold is {fold} of holdout_folds {folds}: needs 0 <= fold < folds and folds >= 2")
+    labels = np.asarray(labels)
+    chosen = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        if len(members) < folds:
+            raise DatasetError(f"holdout_folds is {folds}, but class {label} has only {len(members)} images")
+        order = np.random.default_rng([seed, int(label)]).permutation(len(members))
+        chosen[members[order[fold::folds]]] = True
+    return chosen
+
+
 def scan_image_folder(
     root: str | Path,
     classes: list[str] | None = None,

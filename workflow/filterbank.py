@@ -23,10 +23,13 @@ the response values and a fraction of the FFT work of filtering every scale at f
 (``pyramid: false``, the reference code's way).
 
 **CNN.** The outputs of the first two convolution layers of a trained CNN (the paper uses
-AlexNet's conv1 and conv2): learned low-level filters, on colour images. The network is
-torchvision's ImageNet AlexNet (``model: alexnet``, a download the user asks for), or a
-checkpoint of ours or ``torchvision`` weights of ``arch`` (the workflow passes the run's own
-starting model, so a machine without downloaded weights uses its pretrained backbone's stem).
+AlexNet's conv1 and conv2 "and their following nonlinear activation"): learned low-level
+filters, on colour images. The network is torchvision's ImageNet AlexNet (``model: alexnet``,
+a download the user asks for), or the run's own starting model (a checkpoint of ours, or
+``imagenet`` / ``efficientnet-lite`` weights of ``arch``), so a machine without downloads uses
+its pretrained backbone's stem. With ``activation`` each layer's response is taken where the
+network's forward pass next applies a nonlinearity (after BatchNorm, where the network has it),
+as the next layer sees it.
 """
 
 from __future__ import annotations
@@ -36,8 +39,6 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-
-from .joint import MEAN, STD  # the normalisation the network was trained with
 
 ONE_OCTAVE = math.sqrt(math.log(2) / 2) * 3 / math.pi  # s * f for a bandwidth of one octave
 
@@ -180,25 +181,29 @@ class _Enough(Exception):
     """Raised by the hook of the last wanted layer: the rest of the network is not needed."""
 
 
+ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Hardswish, nn.LeakyReLU, nn.ELU, nn.Mish, nn.Tanh)
+
+
 @dataclass
 class CNNBank:
     """Responses of the first convolution layers of a trained CNN; see the module docstring.
 
-    ``model`` is ``alexnet`` (torchvision's ImageNet AlexNet), ``torchvision`` (torchvision's
-    weights of ``arch``) or a checkpoint path. ``layers`` names modules of the network; by
-    default its first two ``Conv2d`` layers (AlexNet: features.0 and features.3; ResNet: conv1
-    and layer1.0.conv1). ``relu`` rectifies the responses, as the next layer would see them.
+    ``model`` is ``alexnet`` (torchvision's ImageNet AlexNet), library weights of ``arch``
+    (``imagenet``, ``efficientnet-lite``) or a checkpoint path. ``layers`` names modules of the
+    network; by default its first two ``Conv2d`` layers (AlexNet: features.0 and features.3;
+    ResNet: conv1 and layer1.0.conv1; EfficientNet: conv_stem and blocks.0.0.conv_dw).
+    ``activation`` takes each layer's response after the nonlinearity that follows it.
     """
 
     model: str
     arch: str = "resnet18"
     layers: list[str] | None = None
-    relu: bool = False
-    mode = "RGB"  # colour images in [0, 1], (B, H, W, 3); normalised as for training
+    activation: bool = False
+    mode = "RGB"  # colour images in [0, 1], (B, H, W, 3); the network normalises them
 
     def __post_init__(self):
         self.network = self._load().eval()
-        modules = dict(self.network.named_modules())
+        modules = dict(self.network.backbone.named_modules())
         if self.layers is None:
             self.layers = [name for name, m in modules.items() if isinstance(m, nn.Conv2d)][:2]
         missing = [name for name in self.layers if name not in modules]
@@ -206,15 +211,40 @@ class CNNBank:
             raise ValueError(f"bank.cnn.layers: {missing} are not modules of the network; its convolutions are "
                              f"{[n for n, m in modules.items() if isinstance(m, nn.Conv2d)][:6]} ...")
         self._modules = [modules[name] for name in self.layers]
+        self._taps = self._activation_taps() if self.activation else [(m, 0) for m in self._modules]
 
     def _load(self) -> nn.Module:
-        import torchvision
-
         from .model import build_model
 
         if self.model == "alexnet":
-            return torchvision.models.alexnet(weights="DEFAULT")
-        return build_model(self.arch, {}, self.model).backbone
+            return build_model("alexnet", {}, "imagenet")
+        return build_model(self.arch, {}, self.model)
+
+    @torch.no_grad()
+    def _activation_taps(self) -> list[tuple[nn.Module, int]]:
+        """(module, call number) of the first nonlinearity the forward pass applies after each layer.
+
+        Found by tracing the calls of one forward pass, since a module may be called more than
+        once (ResNet's blocks reuse one ReLU) and activations may live inside other modules
+        (timm's BatchNormAct2d).
+        """
+        calls: list[nn.Module] = []
+        hooks = [m.register_forward_hook(lambda m, i, o: calls.append(m)) for m in self.network.backbone.modules()
+                 if m in self._modules or isinstance(m, ACTIVATIONS)]
+        try:
+            self.network.features(torch.zeros(1, 3, 64, 64))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        taps = []
+        for name, layer in zip(self.layers, self._modules):
+            after = calls.index(layer) + 1
+            following = [i for i in range(after, len(calls)) if isinstance(calls[i], ACTIVATIONS)]
+            if not following:
+                raise ValueError(f"bank.cnn.activation: no nonlinearity follows layer {name}")
+            activation = calls[following[0]]
+            taps.append((activation, calls[: following[0]].count(activation)))
+        return taps
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -222,22 +252,26 @@ class CNNBank:
 
     @torch.no_grad()
     def response_layers(self, images: torch.Tensor) -> list[torch.Tensor]:
-        outputs: list[torch.Tensor] = []
+        outputs: dict[int, torch.Tensor] = {}
+        seen: dict[nn.Module, int] = {}
 
         def keep(module, inputs, output):
-            outputs.append(torch.relu(output) if self.relu else output)
-            if len(outputs) == len(self._modules):
+            call = seen[module] = seen.get(module, -1) + 1
+            for i, tap in enumerate(self._taps):
+                if tap == (module, call):
+                    outputs[i] = output.clone()  # an in-place op later in the pass must not change it
+            if len(outputs) == len(self._taps):
                 raise _Enough
 
-        hooks = [m.register_forward_hook(keep) for m in self._modules]
+        hooks = [m.register_forward_hook(keep) for m in {m for m, _ in self._taps}]
         try:
-            self.network(((images.permute(0, 3, 1, 2) - MEAN) / STD).float())
+            self.network.features(images.permute(0, 3, 1, 2).float())
         except _Enough:
             pass
         finally:
             for hook in hooks:
                 hook.remove()
-        return outputs
+        return [outputs[i] for i in range(len(self._taps))]
 
 
 def make_bank(name: str, settings: dict):
@@ -247,5 +281,5 @@ def make_bank(name: str, settings: dict):
                          pyramid=bool(settings.get("pyramid", True)))
     if name == "cnn":
         return CNNBank(model=settings["model"], arch=settings.get("arch", "resnet18"),
-                       layers=settings.get("layers"), relu=bool(settings.get("relu", False)))
+                       layers=settings.get("layers"), activation=bool(settings.get("activation", False)))
     raise ValueError(f"unknown filter bank {name!r} (config key bank.names); known: gabor, cnn")

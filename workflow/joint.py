@@ -31,10 +31,6 @@ from .resume import Resume
 
 log = logging.getLogger(__name__)
 
-MEAN = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
-STD = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
-
-
 @dataclass
 class TrainSettings:
     epochs: int
@@ -56,12 +52,16 @@ class TrainSettings:
     dtnh: bool = False
     workers: int = 0
     seed: int = 0
+    warmup_epochs: int = 0  # epochs of the heads alone (backbone frozen) before joint training
+    warmup_lr: float = 0.01
+    run_epochs: int = 0  # epochs of the whole run's schedule (0: this fit's own); see make_optimizer
+    first_epoch: int = 0  # where this fit starts in the run's schedule
 
 
 def to_tensor(path: str, size: int) -> torch.Tensor:
-    """Decoded, resized and center-cropped image, normalised: (3, size, size) float32."""
+    """Decoded, resized and center-cropped image in [0, 1]: (3, size, size) float32 (the network normalises)."""
     array = np.asarray(load_image(path, size), dtype=np.float32) / 255.0
-    return (torch.from_numpy(array).permute(2, 0, 1) - MEAN) / STD
+    return torch.from_numpy(array).permute(2, 0, 1)
 
 
 def augment(image: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
@@ -132,32 +132,80 @@ def freeze_batch_norm(model: nn.Module) -> None:
             module.eval()
 
 
-def make_optimizer(model: nn.Module, settings: TrainSettings, steps: int):
-    """SGD with the heads at ``head_lr_mult`` x lr, and a 10x drop after ``lr_step`` of the steps."""
+def make_optimizer(model: nn.Module, settings: TrainSettings, steps_per_epoch: int):
+    """SGD with the heads at ``head_lr_mult`` x lr, and a 10x drop after ``lr_step`` of the run's steps.
+
+    A run of several iterations (``run_epochs``) follows one schedule: the drop falls where
+    ``lr_step`` of all its steps are done, and each iteration's fit starts at ``first_epoch``
+    of it (with the previous iteration's momentum, passed to ``fit``). Without ``run_epochs``
+    the fit has its own schedule.
+    """
     groups = [
         {"params": list(model.backbone.parameters()), "lr": settings.lr},
         {"params": list(model.heads.parameters()), "lr": settings.lr * settings.head_lr_mult},
     ]
     optimizer = torch.optim.SGD(groups, momentum=settings.momentum, weight_decay=settings.weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[int(settings.lr_step * steps)], gamma=0.1)
+    run_epochs = settings.run_epochs or settings.epochs
+    drop = int(settings.lr_step * run_epochs * steps_per_epoch)
+    offset = settings.first_epoch * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.1 if offset + step >= drop else 1.0)
     return optimizer, scheduler
 
 
+WARMUP_EPOCH_SEED = 10_000  # warm-up epochs draw their pairs and crops apart from the training epochs
+
+
+def warm_up_heads(model: nn.Module, target_items, source_items, neighbours, settings: TrainSettings, device) -> None:
+    """Train the heads alone on the frozen backbone's features for ``settings.warmup_epochs``.
+
+    A randomly initialised head on a pretrained backbone sends large, random gradients into it
+    during the first steps (an ImageNet-pretrained EfficientNet-Lite's features collapse); heads
+    fitted first make the backbone's first joint steps useful (linear probing, then fine-tuning).
+    """
+    if not settings.warmup_epochs:
+        return
+    optimizer = torch.optim.SGD(model.heads.parameters(), lr=settings.warmup_lr, momentum=settings.momentum,
+                                weight_decay=settings.weight_decay)
+    model.to(device)
+    for epoch in range(settings.warmup_epochs):
+        total, count = 0.0, 0
+        for batch in joint_batches(target_items, source_items, neighbours, settings, WARMUP_EPOCH_SEED + epoch):
+            images = torch.cat([x for x, _ in batch.values()]).to(device)
+            with torch.no_grad():
+                model.backbone.eval()
+                features = model.features(images)
+            loss, offset = 0.0, 0
+            for name, (_, labels) in batch.items():
+                logits = model.heads[name](features[offset : offset + len(labels)])
+                offset += len(labels)
+                loss = loss + F.cross_entropy(logits, labels.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, count = total + loss.item() * len(labels), count + len(labels)
+        log.info("warm-up %d/%d  heads loss %.4f", epoch + 1, settings.warmup_epochs, total / max(count, 1))
+
+
 def fit(model, target_items, settings: TrainSettings, device, source_items=None, neighbours=None, head="target",
-        anchor: nn.Module | None = None, resume: Resume | None = None) -> dict:
+        anchor: nn.Module | None = None, resume: Resume | None = None, optimizer_state: dict | None = None) -> dict:
     """Train ``model`` in place for ``settings.epochs`` epochs; return timing and loss figures.
 
     target_items / source_items: lists of (path, label); neighbours: per target index, an
     array of source indices (None trains on the targets alone, through head ``head``).
     ``anchor`` is the starting model that ``settings.regularizer`` pulls toward. With ``resume``
     the state is saved after epochs and a matching saved state is continued from (``resume``).
+    ``optimizer_state`` (the previous iteration's, in a run with one schedule) carries its
+    momentum over; the returned figures hold the final one under ``optimizer_state``.
     """
     torch.manual_seed(settings.seed)
-    steps = settings.epochs * -(-len(target_items) // settings.batch_size)
-    optimizer, scheduler = make_optimizer(model, settings, steps)
-    model.to(device).train()
-    if settings.freeze_bn:
-        freeze_batch_norm(model)
+    steps_per_epoch = -(-len(target_items) // settings.batch_size)
+    steps = settings.epochs * steps_per_epoch
+    optimizer, scheduler = make_optimizer(model, settings, steps_per_epoch)
+    if optimizer_state is not None:  # its momentum, with this fit's learning rates
+        rates = [(g["lr"], g["initial_lr"]) for g in optimizer.param_groups]
+        optimizer.load_state_dict(optimizer_state)
+        for group, (lr, initial) in zip(optimizer.param_groups, rates):
+            group["lr"], group["initial_lr"] = lr, initial
     regularizer = make_regularizer(settings.regularizer, model, anchor, settings.alpha, settings.beta, list(settings.layers))
     start, seen, projected, last_loss, first_epoch = time.perf_counter(), 0, 0, float("nan"), 0
     state = resume.load() if resume else None
@@ -167,13 +215,18 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
         scheduler.load_state_dict(state["scheduler"])
         first_epoch, seen, projected, last_loss = state["epoch"] + 1, state["seen"], state["projected"], state["loss"]
         start -= state["seconds"]
+    else:
+        warm_up_heads(model, target_items, source_items, neighbours, settings, device)
+    model.to(device).train()
+    if settings.freeze_bn:
+        freeze_batch_norm(model)
     for epoch in range(first_epoch, settings.epochs):
         total, correct, count = 0.0, 0, 0
         for batch in joint_batches(target_items, source_items, neighbours, settings, epoch):
             if head != "target":
                 batch = {head: batch["target"]}
             images = torch.cat([x for x, _ in batch.values()]).to(device)
-            features = model.backbone(images)
+            features = model.features(images)
             losses, offset = {}, 0
             for name, (_, labels) in batch.items():
                 logits = model.heads[name](features[offset : offset + len(labels)])
@@ -197,7 +250,7 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
                          "scheduler": scheduler.state_dict(), "seen": seen, "projected": projected, "loss": last_loss,
                          "seconds": time.perf_counter() - start}, last_epoch=epoch == settings.epochs - 1)
     return {"train_seconds": time.perf_counter() - start, "images_seen": seen, "final_loss": last_loss,
-            "steps": steps, "projected_steps": int(projected)}
+            "steps": steps, "projected_steps": int(projected), "optimizer_state": optimizer.state_dict()}
 
 
 def set_gradients(model: nn.Module, main_loss, other_loss, regularizer, images, dtnh: bool) -> float:

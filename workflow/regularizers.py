@@ -104,9 +104,9 @@ class FeatureDistillation:
 
     def __init__(self, model: nn.Module, anchor: nn.Module, alpha: float, layers: list[str]):
         self.alpha = alpha
-        self.teacher = copy.deepcopy(anchor.backbone).eval().requires_grad_(False)
+        self.teacher = copy.deepcopy(anchor).eval().requires_grad_(False)  # whole: it normalises its input
         modules = dict(model.backbone.named_modules())
-        teacher_modules = dict(self.teacher.named_modules())
+        teacher_modules = dict(self.teacher.backbone.named_modules())
         missing = [name for name in layers if name not in modules]
         if missing:
             raise ValueError(f"regularization.layers: the backbone has no layer {', '.join(missing)}")
@@ -126,7 +126,7 @@ class FeatureDistillation:
         """Omega for the images the model has just seen (its feature maps come from hooks)."""
         self.teacher.to(images.device)
         with torch.no_grad():
-            self.teacher(images)
+            self.teacher.features(images)
         return self.alpha * sum(torch.mean((self.student_maps[n] - self.teacher_maps[n]) ** 2) for n in self.student_maps)
 
 

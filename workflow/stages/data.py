@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from .. import demo
-from ..datasets import class_names, scan_image_folder
+from ..datasets import class_names, fold_mask, scan_image_folder
 from ..io import write_csv
 from ..tvdatasets import carve_per_class, export
 
@@ -19,18 +19,26 @@ def demo_data(out: str, settings: dict) -> None:
 
 
 def target_manifest(root: str, out_dir: str, train_split: str, test_split: str,
-                    holdout_per_class: int | None = None, holdout_seed: int = 0) -> None:
+                    holdout_per_class: int | None = None, holdout_seed: int = 0,
+                    holdout_fold: int | None = None, holdout_folds: int | None = None) -> None:
     """``train.csv`` and ``test.csv`` of ``root/<split>/<class>/<image>``; labels follow the train classes.
 
     With ``holdout_per_class`` N, the test split is not read at all: N images per class of the
     train split, drawn with ``holdout_seed`` (:func:`workflow.tvdatasets.carve_per_class`),
-    become ``test.csv`` and the rest ``train.csv``, a validation split for honest tuning.
+    become ``test.csv`` and the rest ``train.csv``, a validation split for honest tuning. With
+    ``holdout_folds`` n and ``holdout_fold`` k, the validation images are fold k of a stratified
+    n-fold split (:func:`workflow.datasets.fold_mask`): the n folds together validate on every
+    training image once.
     """
     train = scan_image_folder(Path(root) / train_split)
-    if holdout_per_class:
+    if holdout_folds:
+        carved = fold_mask(train["label"], holdout_fold or 0, holdout_folds, holdout_seed)
+        test_split = f"{train_split} (fold {holdout_fold or 0} of {holdout_folds}, seed {holdout_seed})"
+    elif holdout_per_class:
         carved = carve_per_class(train["label"], holdout_per_class, holdout_seed, "holdout_per_class", class_names(train))
-        train, test = (_renumber(train[~carved]), _renumber(train[carved]))
         test_split = f"{train_split} (holdout_per_class {holdout_per_class}, seed {holdout_seed})"
+    if holdout_folds or holdout_per_class:
+        train, test = (_renumber(train[~carved]), _renumber(train[carved]))
     else:
         test = scan_image_folder(Path(root) / test_split, classes=class_names(train))
     for role, split, frame in (("train", train_split, train), ("test", test_split, test)):

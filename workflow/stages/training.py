@@ -14,7 +14,7 @@ from .. import evaluation, schedule
 from ..datasets import DatasetError, class_names, read_manifest
 from ..io import read_h5, write_csv, write_h5, write_json
 from ..joint import TrainSettings, fit, predict
-from ..model import build_model, pick_device, save_checkpoint
+from ..model import build_model, load_checkpoint, pick_device, save_checkpoint
 from ..resume import Resume, fingerprint
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, devi
     torch.manual_seed(settings.seed)  # the random initial weights, too, follow the seed
     model = build_model(arch, classes, init)
     stats = fit(model, _items(frame), settings, pick_device(device), head="source", resume=resume)
+    stats.pop("optimizer_state")
     save_checkpoint(model.cpu(), classes, out)
     resume.done()
     log.info("pretrained %s on %d source images in %.0f s", arch, len(frame), stats["train_seconds"])
@@ -48,7 +49,7 @@ def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, devi
 
 def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: dict, device: str,
           source: str | None = None, neighbour_table: str | None = None, keep_heads: list[str] = (),
-          anchor: str | None = None, checkpoint_seconds: float = 300) -> None:
+          anchor: str | None = None, source_head: str = "random", checkpoint_seconds: float = 300) -> None:
     """One training iteration, then its evaluation on the ``test`` manifest.
 
     Writes model.pt, entropy.csv (per target training image), train.json, eval.csv (per test
@@ -58,13 +59,16 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
     With ``source`` and a ``neighbour_table`` each target image borrows from its neighbours;
     with ``source`` alone, from the whole source pool (joint training with all source images).
 
-    ``anchor`` (scratch, torchvision or a checkpoint) is the starting model a regularizer pulls
+    ``anchor`` (scratch, imagenet or a checkpoint) is the starting model a regularizer pulls
     toward; later iterations start from the previous one but keep the first one as anchor.
+    ``source_head`` is where a new source head starts (``model.build_model``). In a run with
+    one schedule over its iterations (``settings["run_epochs"]``) the model file also keeps
+    the optimizer's momentum, which the next iteration continues from.
     Every ``checkpoint_seconds`` the state is saved so that a killed job resumes (``resume``).
     """
     out = Path(out_dir)
     resume = _resume(out, checkpoint_seconds, arch, init, {"settings": settings, "keep_heads": list(keep_heads),
-                     "anchor": anchor}, [target, source, neighbour_table])
+                     "anchor": anchor, "source_head": source_head}, [target, source, neighbour_table])
     settings = TrainSettings(**settings)
     target_frame = read_manifest(target)
     classes = {"target": class_names(target_frame)}
@@ -85,11 +89,13 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
             neighbour_lists = [pool] * len(target_frame)
             counts[:] = n_source = len(source_frame)
     torch.manual_seed(settings.seed)
-    model = build_model(arch, classes, init, keep_heads=tuple(keep_heads))
+    model = build_model(arch, classes, init, keep_heads=tuple(keep_heads), source_head=source_head)
     run_device = pick_device(device)
     anchor_model = build_model(arch, {}, anchor) if anchor else None
+    momentum = _continued_momentum(init, settings)
     stats = fit(model, _items(target_frame), settings, run_device, source_items, neighbour_lists, anchor=anchor_model,
-                resume=resume)
+                resume=resume, optimizer_state=momentum)
+    optimizer_state = stats.pop("optimizer_state")
     probs = predict(model, target_frame["path"].tolist(), settings.input_size, run_device)
     labels = target_frame["label"].to_numpy()
     entropy = pd.DataFrame({"index": target_frame["index"], "label": labels, "entropy": evaluation.entropy(probs),
@@ -98,11 +104,21 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
     test_frame = read_manifest(test)
     _check_classes(test_frame, classes["target"], test)
     test_probs = predict(model, test_frame["path"].tolist(), settings.input_size, run_device)
-    save_checkpoint(model.cpu(), classes, out / "model.pt")
+    save_checkpoint(model.cpu(), classes, out / "model.pt", optimizer_state if settings.run_epochs else None)
     write_csv(entropy, out / "entropy.csv")
     write_json({**stats, "n_source_images": n_source, "settings": dataclasses.asdict(settings)}, out / "train.json")
     _write_eval(test_frame, test_probs, str(out / "eval.csv"), str(out / "probs.h5"))
     resume.done()
+
+
+def _continued_momentum(init: str, settings: TrainSettings) -> dict | None:
+    """The previous iteration's optimizer state, when this fit continues the run's schedule."""
+    if not settings.run_epochs or not settings.first_epoch:
+        return None
+    state = load_checkpoint(init)
+    if "optimizer" not in state:
+        raise ValueError(f"{init}: no optimizer state to continue the run's schedule from (train.lr_schedule: run)")
+    return state["optimizer"]
 
 
 def _check_classes(frame: pd.DataFrame, trained: list[str], manifest: str) -> None:
