@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from workflow.joint import TrainSettings, epoch_pairs, fit, joint_batches, to_tensor
+from workflow.joint import TrainSettings, epoch_pairs, fit, joint_batches, make_optimizer, to_tensor, warm_up_heads
 from workflow.model import JointNet
 
 SIZE = 16
@@ -185,3 +185,53 @@ def test_pretraining_on_the_source_head_weighs_its_loss_one(items):
     assert result["images_seen"] == N_SOURCES
     # the cross-entropy of 13 classes from random heads is about log 13; a zero weight would give 0
     assert result["final_loss"] > 0.5
+
+
+def test_a_run_schedule_drops_the_rate_once_over_all_iterations():
+    """lr_schedule run: a fit of epochs 3-4 of 6 (2 steps each) crosses the run's drop at 0.67 x 12 = step 8."""
+    model = JointNet("resnet18", {"target": 2})
+    optimizer, scheduler = make_optimizer(model, settings(epochs=2, run_epochs=6, first_epoch=3, lr_step=0.67), 2)
+    rates = []
+    for _ in range(4):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates == pytest.approx([0.01, 0.01, 0.001, 0.001])
+    optimizer, _ = make_optimizer(model, settings(epochs=2, lr_step=0.67), 2)  # its own schedule: drop at step 2
+    assert optimizer.param_groups[0]["lr"] == 0.01
+
+
+def test_iterations_that_continue_the_schedule_equal_one_fit(tmp_path):
+    """Two fits of one epoch, the second with the first's optimizer state, train exactly as one fit of
+    two epochs (one batch per epoch, no augmentation: the same data either way); fresh momentum does not."""
+    train = colour_items(tmp_path, 6, seed=1)
+    one_batch = {"batch_size": len(train), "crop_padding": 0, "flip": False, "lr": 0.05, "lr_step": 0.5, "run_epochs": 2}
+    torch.manual_seed(0)
+    whole = JointNet("resnet18", {"target": 2})
+    start = {k: v.clone() for k, v in whole.state_dict().items()}
+    fit(whole, train, settings(epochs=2, **one_batch), "cpu")
+
+    def in_two(carry: bool) -> JointNet:
+        model = JointNet("resnet18", {"target": 2})
+        model.load_state_dict(start)
+        first = fit(model, train, settings(epochs=1, **one_batch), "cpu")
+        fit(model, train, settings(epochs=1, first_epoch=1, **one_batch), "cpu",
+            optimizer_state=first["optimizer_state"] if carry else None)
+        return model
+
+    for name, value in in_two(carry=True).state_dict().items():
+        torch.testing.assert_close(value, whole.state_dict()[name], rtol=1e-4, atol=1e-6)
+    fresh = in_two(carry=False).state_dict()
+    assert any(not torch.allclose(fresh[n], v, rtol=1e-4, atol=1e-6) for n, v in whole.state_dict().items())
+
+
+def test_warm_up_trains_the_heads_alone(items):
+    targets, sources = items
+    sources = [(p, s - SOURCE_OFFSET) for p, s in sources]
+    torch.manual_seed(0)
+    model = JointNet("resnet18", {"target": N_TARGETS, "source": N_SOURCES})
+    backbone = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    heads = {k: v.clone() for k, v in model.heads.state_dict().items()}
+    warm_up_heads(model, targets, sources, NEIGHBOURS, settings(warmup_epochs=2, warmup_lr=0.1), "cpu")
+    assert all(torch.equal(v, model.backbone.state_dict()[k]) for k, v in backbone.items())  # BatchNorm statistics too
+    assert all(not torch.equal(v, model.heads.state_dict()[k]) for k, v in heads.items())
