@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from workflow.joint import TrainSettings, epoch_pairs, fit, joint_batches, make_optimizer, to_tensor, warm_up_heads
+from workflow.joint import TrainingDiverged, TrainSettings, epoch_pairs, fit, joint_batches, make_optimizer, to_tensor, warm_up_heads
 from workflow.model import JointNet
 
 SIZE = 16
@@ -235,3 +235,11 @@ def test_warm_up_trains_the_heads_alone(items):
     warm_up_heads(model, targets, sources, NEIGHBOURS, settings(warmup_epochs=2, warmup_lr=0.1), "cpu")
     assert all(torch.equal(v, model.backbone.state_dict()[k]) for k, v in backbone.items())  # BatchNorm statistics too
     assert all(not torch.equal(v, model.heads.state_dict()[k]) for k, v in heads.items())
+
+
+def test_a_diverging_fit_stops_naming_the_epoch(tmp_path):
+    """A non-finite loss is an error (issue: every report row showed chance, exit 0)."""
+    train = colour_items(tmp_path, 4, seed=1)
+    model = JointNet("resnet18", {"target": 2})
+    with pytest.raises(TrainingDiverged, match=r"loss nan in epoch 2 of 2"):
+        fit(model, train, settings(epochs=2, batch_size=8, lr=float("inf")), "cpu")

@@ -1,7 +1,9 @@
 """Small file helpers shared by every stage: atomic writes and the on-disk formats.
 
 Every output is first written under a temporary name in the same folder and then renamed,
-so a killed job never leaves a half-written file behind that looks complete.
+so a killed job never leaves a half-written file behind that looks complete. The renamed file
+gets the mode any other tool's new file would (0666 less the umask), not the temporary file's
+private 0600, so that a lab's group can read a shared results folder.
 """
 
 from __future__ import annotations
@@ -27,9 +29,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:

@@ -31,6 +31,10 @@ from .resume import Resume
 
 log = logging.getLogger(__name__)
 
+class TrainingDiverged(ValueError):
+    """A non-finite training loss: the job stops instead of saving a model that predicts noise."""
+
+
 @dataclass
 class TrainSettings:
     epochs: int
@@ -243,6 +247,9 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
             total += (losses[head].item() + (other.item() if other is not None else 0.0)) * len(batch[head][1])
             seen += len(images)
         last_loss = total / max(count, 1)
+        if not np.isfinite(last_loss):
+            raise TrainingDiverged(f"training diverged: loss {last_loss} in epoch {epoch + 1} of {settings.epochs} "
+                                   f"(lr {settings.lr}); lower the learning rate or warm the heads up")
         rate = seen / (time.perf_counter() - start)
         log.info("epoch %d/%d  loss %.4f  %s acc %.3f  %.0f img/s", epoch + 1, settings.epochs, last_loss, head, correct / max(count, 1), rate)
         if resume:

@@ -13,7 +13,7 @@ import torch
 from .. import evaluation, schedule
 from ..datasets import DatasetError, class_names, read_manifest
 from ..io import read_h5, write_csv, write_h5, write_json
-from ..joint import TrainSettings, fit, predict
+from ..joint import TrainingDiverged, TrainSettings, fit, predict
 from ..model import build_model, load_checkpoint, pick_device, save_checkpoint
 from ..resume import Resume, fingerprint
 
@@ -93,8 +93,11 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
     run_device = pick_device(device)
     anchor_model = build_model(arch, {}, anchor) if anchor else None
     momentum = _continued_momentum(init, settings)
-    stats = fit(model, _items(target_frame), settings, run_device, source_items, neighbour_lists, anchor=anchor_model,
-                resume=resume, optimizer_state=momentum)
+    try:
+        stats = fit(model, _items(target_frame), settings, run_device, source_items, neighbour_lists,
+                    anchor=anchor_model, resume=resume, optimizer_state=momentum)
+    except TrainingDiverged as error:
+        raise TrainingDiverged(f"{out_dir}: {error}") from error
     optimizer_state = stats.pop("optimizer_state")
     probs = predict(model, target_frame["path"].tolist(), settings.input_size, run_device)
     labels = target_frame["label"].to_numpy()
