@@ -433,7 +433,7 @@ def get_train_args(wildcards, input):
         args += " --keep-heads target source"
     elif config["train"]["source_head"] == "pretrained":
         args += " --keep-heads source"
-    elif config["train"]["source_head"] == "imagenet":
+    elif config["train"]["source_head"] == "imagenet" and "source" in input.keys():
         args += " --source-head imagenet"
     if METHODS[name]["regularizer"] != "none":
         args += f" --anchor {input.anchor if 'anchor' in input.keys() else start_model(name)}"
