@@ -194,7 +194,7 @@ def get_target_files(wildcards):
 def get_target_manifest_args(wildcards):
     """The splits of a target, or the carve of its validation split out of the train split."""
     target = TARGETS[wildcards.target]
-    args = f"--train-split {train_split(wildcards.target)} --test-split {test_split(wildcards.target)}"
+    args = cli_options(train_split=train_split(wildcards.target), test_split=test_split(wildcards.target))
     seed = f" --holdout-seed {target.get('holdout_seed', 0)}"
     if target.get("holdout_folds"):
         args += f" --holdout-folds {target['holdout_folds']} --holdout-fold {target.get('holdout_fold', 0)}{seed}"
@@ -378,13 +378,10 @@ def get_neighbour_inputs(wildcards):
 
 def get_neighbour_args(wildcards, input):
     if "knn" in input.keys():
-        args = f"--knn {input.knn} "
         if "entropy" in input.keys():
-            args += f"--entropy {input.entropy} --delta {SELECTION['delta']} --sigma0 {SIGMA0} --sigma1 {SIGMA1}"
-        else:
-            args += f"--k0 {SELECTION['k0']}"
-        return args
-    return f"--random-pool {input.pool} --length {KMAX} --seed {wildcards.seed} --match {input.match}"
+            return cli_options(knn=input.knn, entropy=input.entropy, delta=SELECTION["delta"], sigma0=SIGMA0, sigma1=SIGMA1)
+        return cli_options(knn=input.knn, k0=SELECTION["k0"])
+    return cli_options(random_pool=input.pool, length=KMAX, seed=wildcards.seed, match=input.match)
 
 
 def pretrained_checkpoint(target):
@@ -424,11 +421,11 @@ def get_train_inputs(wildcards):
 def get_train_args(wildcards, input):
     name, _ = parse_run(wildcards.run)
     init = input.init if "init" in input.keys() else start_model(name)
-    args = f"--init {init}"
+    args = cli_options(init=init)
     if "source" in input.keys():
-        args += f" --source {input.source}"
+        args += " " + cli_options(source=input.source)
     if "neighbours" in input.keys():
-        args += f" --neighbours {input.neighbours}"
+        args += " " + cli_options(neighbours=input.neighbours)
     if int(wildcards.iter) > 0:
         args += " --keep-heads target source"
     elif config["train"]["source_head"] == "pretrained":
@@ -436,7 +433,7 @@ def get_train_args(wildcards, input):
     elif config["train"]["source_head"] == "imagenet" and "source" in input.keys():
         args += " --source-head imagenet"
     if METHODS[name]["regularizer"] != "none":
-        args += f" --anchor {input.anchor if 'anchor' in input.keys() else start_model(name)}"
+        args += " " + cli_options(anchor=input.anchor if "anchor" in input.keys() else start_model(name))
     return args
 
 
@@ -509,7 +506,7 @@ def get_report_inputs(wildcards):
 
 
 def get_report_args(wildcards, input):
-    relations = f" --relations {input.relations}" if "relations" in input.keys() else ""
+    relations = " " + cli_options(relations=input.relations) if "relations" in input.keys() else ""
     runs = " ".join(report_runs())
     seeds = " ".join(str(s) for s in config["seeds"])
     return f"--runs {runs} --seeds {seeds} --iterations {ITERATIONS}{relations}"
@@ -560,7 +557,7 @@ def get_html_inputs(wildcards):
 def get_html_args(wildcards, input):
     args = ""
     if "neighbours" in input.keys():
-        args += " --neighbours " + " ".join(input.neighbours)
+        args += " --neighbours " + " ".join(shlex.quote(path) for path in input.neighbours)
     for key in ("target_classes", "source_classes"):
         if key in input.keys():
             args += f" --{key.replace('_', '-')} {shlex.quote(input[key])}"

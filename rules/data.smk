@@ -17,7 +17,7 @@ rule demo_data:
         out=lambda wildcards, output: os.path.dirname(output.relations),
         settings=json.dumps(config.get("demo", {}), sort_keys=True),
     shell:
-        "python -m workflow demo-data --out {params.out} --settings {params.settings:q} 2> {log}"
+        "python -m workflow demo-data --out {params.out:q} --settings {params.settings:q} 2> {log:q}"
 
 
 rule torchvision_export:
@@ -37,8 +37,8 @@ rule torchvision_export:
         data_dir=TORCHVISION_DOWNLOADS,
         args=get_torchvision_export_args,
     shell:
-        "python -m workflow torchvision-export --name {wildcards.dataset} --data-dir {params.data_dir:q}"
-        " --out {output} {params.args} 2> {log}"
+        "python -m workflow torchvision-export --name {wildcards.dataset:q} --data-dir {params.data_dir:q}"
+        " --out {output:q} {params.args} 2> {log:q}"
 
 
 rule target_manifest:
@@ -58,8 +58,8 @@ rule target_manifest:
         root=get_target_root,
         splits=get_target_manifest_args,
     shell:
-        "python -m workflow target-manifest --root {params.root} {params.splits}"
-        " --out-dir results/{wildcards.target}/manifest 2> {log}"
+        "python -m workflow target-manifest --root {params.root:q} {params.splits}"
+        " --out-dir results/{wildcards.target:q}/manifest 2> {log:q}"
 
 
 rule source_manifest:
@@ -78,4 +78,4 @@ rule source_manifest:
         root=get_source_root,
         cap=get_source_cap_arg,
     shell:
-        "python -m workflow source-manifest --root {params.root} --out {output} {params.cap} 2> {log}"
+        "python -m workflow source-manifest --root {params.root:q} --out {output:q} {params.cap} 2> {log:q}"

@@ -18,8 +18,8 @@ rule bounds:
         args=get_bounds_args,
         run=DECODING_ARGS,
     shell:
-        "python -m workflow --threads {threads} bounds --manifest {input.manifest} --out {output}"
-        " {params.args} {params.run} 2> {log}"
+        "python -m workflow --threads {threads} bounds --manifest {input.manifest:q} --out {output:q}"
+        " {params.args} {params.run} 2> {log:q}"
 
 
 rule descriptors:
@@ -40,5 +40,5 @@ rule descriptors:
         shards=get_shards_arg,
         run=DECODING_ARGS,
     shell:
-        "python -m workflow --threads {threads} descriptors --manifest {input.manifest} --bounds {input.bounds}"
-        " --out {output} --shard {wildcards.shard} {params.shards} {params.run} 2> {log}"
+        "python -m workflow --threads {threads} descriptors --manifest {input.manifest:q} --bounds {input.bounds:q}"
+        " --out {output:q} --shard {wildcards.shard} {params.shards} {params.run} 2> {log:q}"

@@ -17,7 +17,7 @@ rule report_html:
         banks=" ".join(BANKS),
         args=get_html_args,
     shell:
-        "python -m workflow report-html --target {wildcards.target} --report {input.report}"
-        " --paired {input.paired} --runs {input.runs} --target-manifest {input.train}"
-        " --source-manifest {input.source} --banks {params.banks} --knn {input.knn}"
-        " --out {output} {params.args} 2> {log}"
+        "python -m workflow report-html --target {wildcards.target:q} --report {input.report:q}"
+        " --paired {input.paired:q} --runs {input.runs:q} --target-manifest {input.train:q}"
+        " --source-manifest {input.source:q} --banks {params.banks} --knn {input.knn:q}"
+        " --out {output:q} {params.args} 2> {log:q}"

@@ -18,6 +18,6 @@ rule report:
     params:
         args=get_report_args,
     shell:
-        "python -m workflow report --results results/{wildcards.target} --target {wildcards.target}"
-        " --target-manifest {input.train} --source-manifest {input.source} --out {output.report} --runs-out {output.runs} --paired-out {output.paired} {params.args}"
-        " 2> {log} | tee -a {log}"
+        "python -m workflow report --results results/{wildcards.target:q} --target {wildcards.target:q}"
+        " --target-manifest {input.train:q} --source-manifest {input.source:q} --out {output.report:q} --runs-out {output.runs:q} --paired-out {output.paired:q} {params.args}"
+        " 2> {log:q} | tee -a {log:q}"

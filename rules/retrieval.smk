@@ -19,8 +19,8 @@ rule knn:
         args=get_knn_args,
         memory=cli_options(memory_mb=config["retrieval"]["memory_mb"]),
     shell:
-        "python -m workflow --threads {threads} knn --targets {input.targets} --sources {input.sources}"
-        " --out {output} {params.args} {params.memory} 2> {log}"
+        "python -m workflow --threads {threads} knn --targets {input.targets:q} --sources {input.sources:q}"
+        " --out {output:q} {params.args} {params.memory} 2> {log:q}"
 
 
 rule neighbours:
@@ -38,4 +38,4 @@ rule neighbours:
     params:
         args=get_neighbour_args,
     shell:
-        "python -m workflow neighbours --targets {input.targets} --out {output} {params.args} 2> {log}"
+        "python -m workflow neighbours --targets {input.targets:q} --out {output:q} {params.args} 2> {log:q}"

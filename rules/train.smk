@@ -20,8 +20,8 @@ rule pretrain:
         device=config["model"]["device"],
         resume=cli_options(checkpoint_seconds=config["pretrain"]["checkpoint_seconds"]),
     shell:
-        "python -m workflow --threads {threads} pretrain --manifest {input} --out {output} --arch {params.arch}"
-        " --init scratch --settings {params.settings:q} --device {params.device} {params.resume} 2> {log}"
+        "python -m workflow --threads {threads} pretrain --manifest {input:q} --out {output:q} --arch {params.arch:q}"
+        " --init scratch --settings {params.settings:q} --device {params.device:q} {params.resume} 2> {log:q}"
 
 
 rule train:
@@ -48,10 +48,10 @@ rule train:
         device=config["model"]["device"],
         resume=cli_options(checkpoint_seconds=config["train"]["checkpoint_seconds"]),
     shell:
-        "python -m workflow --threads {threads} train --target {input.target} --test {input.test}"
-        " --out-dir $(dirname {output.model})"
-        " --arch {params.arch} {params.args} --settings {params.settings:q} --device {params.device}"
-        " {params.resume} 2> {log}"
+        "python -m workflow --threads {threads} train --target {input.target:q} --test {input.test:q}"
+        " --out-dir \"$(dirname {output.model:q})\""
+        " --arch {params.arch:q} {params.args} --settings {params.settings:q} --device {params.device:q}"
+        " {params.resume} 2> {log:q}"
 
 
 rule fusion:
@@ -69,5 +69,5 @@ rule fusion:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(30),
     shell:
-        "python -m workflow fusion --probs {input.probs} --manifest {input.manifest}"
-        " --out {output.predictions} --probs-out {output.probs} 2> {log}"
+        "python -m workflow fusion --probs {input.probs:q} --manifest {input.manifest:q}"
+        " --out {output.predictions:q} --probs-out {output.probs:q} 2> {log:q}"
