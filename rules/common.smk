@@ -379,7 +379,9 @@ def get_neighbour_inputs(wildcards):
 def get_neighbour_args(wildcards, input):
     if "knn" in input.keys():
         if "entropy" in input.keys():
-            return cli_options(knn=input.knn, entropy=input.entropy, delta=SELECTION["delta"], sigma0=SIGMA0, sigma1=SIGMA1)
+            return cli_options(
+                knn=input.knn, entropy=input.entropy, delta=SELECTION["delta"], sigma0=SIGMA0, sigma1=SIGMA1
+            )
         return cli_options(knn=input.knn, k0=SELECTION["k0"])
     return cli_options(random_pool=input.pool, length=KMAX, seed=wildcards.seed, match=input.match)
 
@@ -420,20 +422,17 @@ def get_train_inputs(wildcards):
 
 def get_train_args(wildcards, input):
     name, _ = parse_run(wildcards.run)
-    init = input.init if "init" in input.keys() else start_model(name)
-    args = cli_options(init=init)
-    if "source" in input.keys():
-        args += " " + cli_options(source=input.source)
-    if "neighbours" in input.keys():
-        args += " " + cli_options(neighbours=input.neighbours)
+    files = {"init": input.init if "init" in input.keys() else start_model(name)}
+    files.update({key: input[key] for key in ("source", "neighbours") if key in input.keys()})
+    if METHODS[name]["regularizer"] != "none":
+        files["anchor"] = input.anchor if "anchor" in input.keys() else start_model(name)
+    args = cli_options(**files)
     if int(wildcards.iter) > 0:
         args += " --keep-heads target source"
     elif config["train"]["source_head"] == "pretrained":
         args += " --keep-heads source"
     elif config["train"]["source_head"] == "imagenet" and "source" in input.keys():
         args += " --source-head imagenet"
-    if METHODS[name]["regularizer"] != "none":
-        args += " " + cli_options(anchor=input.anchor if "anchor" in input.keys() else start_model(name))
     return args
 
 
@@ -506,7 +505,7 @@ def get_report_inputs(wildcards):
 
 
 def get_report_args(wildcards, input):
-    relations = " " + cli_options(relations=input.relations) if "relations" in input.keys() else ""
+    relations = f" {cli_options(relations=input.relations)}" if "relations" in input.keys() else ""
     runs = " ".join(report_runs())
     seeds = " ".join(str(s) for s in config["seeds"])
     return f"--runs {runs} --seeds {seeds} --iterations {ITERATIONS}{relations}"
@@ -557,7 +556,7 @@ def get_html_inputs(wildcards):
 def get_html_args(wildcards, input):
     args = ""
     if "neighbours" in input.keys():
-        args += " --neighbours " + " ".join(shlex.quote(path) for path in input.neighbours)
+        args += f" --neighbours {' '.join(shlex.quote(path) for path in input.neighbours)}"
     for key in ("target_classes", "source_classes"):
         if key in input.keys():
             args += f" --{key.replace('_', '-')} {shlex.quote(input[key])}"

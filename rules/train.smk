@@ -49,7 +49,7 @@ rule train:
         resume=cli_options(checkpoint_seconds=config["train"]["checkpoint_seconds"]),
     shell:
         "python -m workflow --threads {threads} train --target {input.target:q} --test {input.test:q}"
-        " --out-dir \"$(dirname {output.model:q})\""
+        ' --out-dir "$(dirname {output.model:q})"'
         " --arch {params.arch:q} {params.args} --settings {params.settings:q} --device {params.device:q}"
         " {params.resume} 2> {log:q}"
 
