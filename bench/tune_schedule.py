@@ -28,14 +28,26 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def parse_grid(items: list[str]) -> dict[str, list]:
-    """``section.key=v1,v2`` items -> {dotted key: [values parsed as YAML]}."""
+    """``section.key=v1,v2`` items -> {dotted key: [values parsed as YAML]}; a value may be a
+    YAML list, whose commas stay inside its brackets (``methods=[finetune,selective]``)."""
     grid = {}
     for item in items:
         key, _, values = item.partition("=")
         if not values:
             raise SystemExit(f"--set {item!r}: expected section.key=value1,value2")
-        grid[key] = [yaml.safe_load(v) for v in values.split(",")]
+        grid[key] = [yaml.safe_load(v) for v in split_top_level(values)]
     return grid
+
+
+def split_top_level(text: str) -> list[str]:
+    """``a,[b,c],d`` -> ['a', '[b,c]', 'd']."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
 
 
 def nested(point: dict[str, object]) -> dict:
