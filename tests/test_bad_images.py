@@ -35,3 +35,35 @@ def test_corrupt_image_is_named_and_the_earlier_output_survives(tmp_path):
     assert str(broken) in str(info.value)
     assert out.read_bytes() == b"the shard of an earlier run"
     assert [p.name for p in out.parent.iterdir()] == ["shard-0.h5"]  # no half-written file beside it
+
+
+def test_sixteen_bit_images_keep_their_tones(tmp_path):
+    """A 16-bit PNG decodes to the same 8-bit image as its 8-bit copy (PIL's convert made it white)."""
+    from workflow.datasets import load_image
+
+    ramp = np.tile(np.linspace(0, 255, 24).round().astype(np.uint8), (24, 1))
+    Image.fromarray(ramp).save(tmp_path / "eight.png")
+    Image.fromarray(ramp.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
+    assert Image.open(tmp_path / "sixteen.png").mode.startswith("I")
+    for mode in ("L", "RGB"):
+        eight = np.asarray(load_image(str(tmp_path / "eight.png"), 24, mode), dtype=int)
+        sixteen = np.asarray(load_image(str(tmp_path / "sixteen.png"), 24, mode), dtype=int)
+        assert np.abs(eight - sixteen).max() <= 1
+
+
+def test_alpha_and_palette_images_decode_to_their_colours(tmp_path):
+    from workflow.datasets import load_image
+
+    Image.new("RGBA", (8, 8), (200, 30, 60, 128)).save(tmp_path / "alpha.png")
+    Image.new("RGB", (8, 8), (200, 30, 60)).convert("P", palette=Image.ADAPTIVE).save(tmp_path / "palette.png")
+    for name in ("alpha.png", "palette.png"):
+        assert np.asarray(load_image(str(tmp_path / name), 8))[0, 0].tolist() == [200, 30, 60]
+
+
+def test_floating_point_images_are_refused_by_name(tmp_path):
+    from workflow.datasets import load_image
+
+    path = tmp_path / "float.tif"
+    Image.fromarray(np.full((8, 8), 0.5, dtype=np.float32)).save(path)
+    with pytest.raises(DatasetError, match=f"cannot read image {path}: floating-point"):
+        load_image(str(path), 8)

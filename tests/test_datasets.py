@@ -129,3 +129,19 @@ def test_load_image_resizes_shorter_side_and_center_crops(tmp_path):
     gray = np.asarray(load_image(str(path), 10, mode="L"))
     assert gray.shape == (10, 10)
 
+
+
+def test_sub_folders_follow_image_folder_and_hidden_files_are_skipped(tmp_path):
+    """Nested images count, in torchvision ImageFolder's order; macOS ._ files and hidden folders do not."""
+    from torchvision.datasets import ImageFolder
+
+    root = tmp_path / "pool"
+    for relative in ("ant/b.png", "ant/a.png", "ant/day 2/c.png", "ant/day 2/deeper/a.png", "bee/x.png",
+                     "ant/._a.png", "ant/.thumbs/t.png", "bee/.DS_Store.png"):
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (4, 4)).save(root / relative)
+    frame = scan_image_folder(root)
+    visible = [path for path, _ in ImageFolder(str(root)).samples if "/." not in path]
+    assert frame["path"].tolist() == [str(Path(p).resolve()) for p in visible]
+    assert [Path(p).relative_to(root.resolve()).as_posix() for p in frame["path"]] == [
+        "ant/a.png", "ant/b.png", "ant/day 2/c.png", "ant/day 2/deeper/a.png", "bee/x.png"]

@@ -9,6 +9,7 @@ Class ids follow the sorted class-folder names of the split that defines them (t
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -74,13 +75,25 @@ def scan_image_folder(
         folder = root / name
         if not folder.is_dir():
             continue
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        files = class_images(folder)
         if not files:
             raise DatasetError(f"class folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
         rows += [(str(p.resolve()), label, name) for p in files[:max_per_class]]
     frame = pd.DataFrame(rows, columns=["path", "label", "class_name"])
     frame.insert(0, "index", np.arange(len(frame)))
     return frame
+
+
+def class_images(folder: Path) -> list[Path]:
+    """A class folder's images in torchvision ImageFolder's order: sub-folders walked (links
+    followed), sorted by folder then name; hidden files and folders (``.x``, macOS ``._x.JPEG``) skipped."""
+    images = []
+    for directory, _, names in sorted(os.walk(folder, followlinks=True)):
+        if any(part.startswith(".") for part in Path(directory).relative_to(folder).parts):
+            continue
+        images += [Path(directory) / name for name in sorted(names)
+                   if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS]
+    return images
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
@@ -97,6 +110,18 @@ def class_names(manifest: pd.DataFrame) -> list[str]:
     return pairs["class_name"].tolist()
 
 
+def _eight_bit(image: Image.Image, path: str) -> Image.Image:
+    """16- and 32-bit integer images scaled to 8-bit gray (PIL's convert clips them: a 16-bit PNG
+    turns white); floating-point images have no agreed range and are refused."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.clip(np.asarray(image, dtype=np.float64), 0, 65535)
+        return Image.fromarray(np.round(values / 257).astype(np.uint8), mode="L")
+    if image.mode == "F":
+        raise DatasetError(f"cannot read image {path}: floating-point pixels (mode F) have no known range; "
+                           "save it with 8- or 16-bit integers")
+    return image
+
+
 def load_image(path: str, size: int, mode: str = "RGB") -> Image.Image:
     """Decode ``path``, resize its shorter side to ``size`` and center-crop it to a square.
 
@@ -104,7 +129,7 @@ def load_image(path: str, size: int, mode: str = "RGB") -> Image.Image:
     """
     try:
         with Image.open(path) as image:
-            image = image.convert(mode)
+            image = _eight_bit(image, path).convert(mode)
     except (OSError, UnidentifiedImageError) as error:
         raise DatasetError(f"cannot read image {path}: {error}") from error
     width, height = image.size
