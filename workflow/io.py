@@ -67,11 +67,31 @@ def write_h5(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: dict
             f.attrs[key] = value
 
 
-def read_h5(path: str | os.PathLike, names: list[str] | None = None) -> dict[str, np.ndarray]:
-    """Read the named arrays (all if ``names`` is None) and the attributes of an HDF5 file."""
+class UnreadableOutput(ValueError):
+    """An earlier stage's file that cannot be read (truncated by a full disk, a killed copy, ...)."""
+
+
+@contextlib.contextmanager
+def open_h5(path: str | os.PathLike):
+    """An earlier stage's HDF5 file, open for reading.
+
+    One that cannot be read is named and removed: it is derived data, and Snakemake would
+    otherwise find it present and call the failed stage's rerun "nothing to be done".
+    """
     import h5py
 
-    with h5py.File(path, "r") as f:
+    try:
+        with h5py.File(path, "r") as f:
+            yield f
+    except OSError as error:
+        Path(path).unlink(missing_ok=True)
+        raise UnreadableOutput(f"{path} cannot be read ({error}); removed it, so that rerunning the workflow "
+                               "rebuilds it") from error
+
+
+def read_h5(path: str | os.PathLike, names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Read the named arrays (all if ``names`` is None) and the attributes of an HDF5 file."""
+    with open_h5(path) as f:
         out = {name: f[name][()] for name in (names or list(f.keys()))}
         out.update({f"attr:{k}": v for k, v in f.attrs.items()})
     return out

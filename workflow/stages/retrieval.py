@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import time
 
-import h5py
 import numpy as np
 import pandas as pd
 
 from .. import retrieval, schedule
 from ..approximate import approximate_topk
 from ..datasets import read_manifest
-from ..io import read_h5, write_csv, write_h5
+from ..io import open_h5, read_h5, write_csv, write_h5
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ def _exact_topk(target_hist: np.ndarray, source_shards: list[str], weights: np.n
     log.info("%d target images, blocks of %d source images within %s MB", len(target_hist), block, memory_mb)
     start, n_sources = time.perf_counter(), 0
     for number, shard in enumerate(source_shards):
-        with h5py.File(shard, "r") as f:
+        with open_h5(shard) as f:
             hist, index = f["hist"], f["index"][:]
             if hist.shape[1:] != target_hist.shape[1:]:
                 raise ValueError(f"{shard}: histograms of shape {hist.shape[1:]}, the targets' are {target_hist.shape[1:]}")
