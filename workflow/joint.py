@@ -170,13 +170,12 @@ def warm_up_heads(model: nn.Module, target_items, source_items, neighbours, sett
         return
     optimizer = torch.optim.SGD(model.heads.parameters(), lr=settings.warmup_lr, momentum=settings.momentum,
                                 weight_decay=settings.weight_decay)
-    model.to(device)
+    model.to(device).backbone.eval()
     for epoch in range(settings.warmup_epochs):
         total, count = 0.0, 0
         for batch in joint_batches(target_items, source_items, neighbours, settings, WARMUP_EPOCH_SEED + epoch):
             images = torch.cat([x for x, _ in batch.values()]).to(device)
             with torch.no_grad():
-                model.backbone.eval()
                 features = model.features(images)
             loss, offset = 0.0, 0
             for name, (_, labels) in batch.items():
@@ -186,7 +185,8 @@ def warm_up_heads(model: nn.Module, target_items, source_items, neighbours, sett
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total, count = total + loss.item() * len(labels), count + len(labels)
+            batch_size = len(batch["target"][1])
+            total, count = total + loss.item() * batch_size, count + batch_size
         log.info("warm-up %d/%d  heads loss %.4f", epoch + 1, settings.warmup_epochs, total / max(count, 1))
 
 
