@@ -11,8 +11,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from workflow import html_report as page
 from workflow.cli import main
+from workflow.html.charts import nice_ticks
+from workflow.html.mining import k_summary
+from workflow.html.neighbours import read_class_names, thumbnail_uri
+from workflow.html.text import esc, pct_pm, short_name, signed
 from workflow.io import write_h5
 from workflow.stages.html import report_html
 
@@ -198,7 +201,7 @@ def test_neighbour_grid_shows_distances_in_rank_order(inputs):
     np.testing.assert_allclose(shown, knn["distances"][0, :8], rtol=1e-2)
     sources = pd.read_csv(inputs["source_manifest"])
     first = sources.loc[knn["ids"][0, 0], "class_name"]
-    assert f"#1: {page.esc(SOURCE_CLASSES[first])} ({first})" in html
+    assert f"#1: {esc(SOURCE_CLASSES[first])} ({first})" in html
 
 
 def test_class_names_are_escaped(inputs):
@@ -230,21 +233,21 @@ def test_missing_image_is_a_placeholder(inputs):
 
 
 def test_thumbnail_is_a_square_jpeg(tmp_path):
-    uri = page.thumbnail_uri(_image(tmp_path / "a.png", (10, 200, 30)), size=32)
+    uri = thumbnail_uri(_image(tmp_path / "a.png", (10, 200, 30)), size=32)
     assert uri.startswith("data:image/jpeg;base64,")
     image = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
     assert image.format == "JPEG" and image.size == (32, 32)
-    assert page.thumbnail_uri(str(tmp_path / "nothing.png")) is None
+    assert thumbnail_uri(str(tmp_path / "nothing.png")) is None
 
 
 def test_small_helpers():
-    np.testing.assert_allclose(page.nice_ticks(21.3, 24.9), [21, 22, 23, 24, 25])
-    ticks = page.nice_ticks(0, 140)
+    np.testing.assert_allclose(nice_ticks(21.3, 24.9), [21, 22, 23, 24, 25])
+    ticks = nice_ticks(0, 140)
     assert ticks[0] == 0 and ticks[-1] >= 140 and len(ticks) <= 6
-    assert page.signed(-0.04) == "0.0" and page.signed(1.26) == "+1.3" and page.signed(-2) == "-2.0"
-    assert page.pct_pm(0.5, 0.01, 1) == "50.0"
-    assert page.short_name("black widow, Latrodectus mactans") == "black widow"
-    summary = page.k_summary([np.array([2, 2, 2]), np.array([2, 6, 4])])
+    assert signed(-0.04) == "0.0" and signed(1.26) == "+1.3" and signed(-2) == "-2.0"
+    assert pct_pm(0.5, 0.01, 1) == "50.0"
+    assert short_name("black widow, Latrodectus mactans") == "black widow"
+    summary = k_summary([np.array([2, 2, 2]), np.array([2, 6, 4])])
     assert summary["pairs"].tolist() == [6, 12]
     assert summary.loc[1, "max"] == 6 and summary.loc[1, "median"] == 4
     assert np.isnan(summary.loc[0, "grew"]) and summary.loc[1, "grew"] == pytest.approx(2 / 3)
@@ -253,5 +256,5 @@ def test_small_helpers():
 def test_read_class_names(tmp_path):
     path = tmp_path / "classes.tsv"
     path.write_text("n01\tblack widow, Latrodectus mactans\nn02\ttrilobite\n\n")
-    assert page.read_class_names(str(path)) == {"n01": "black widow, Latrodectus mactans", "n02": "trilobite"}
-    assert page.read_class_names(None) == {}
+    assert read_class_names(str(path)) == {"n01": "black widow, Latrodectus mactans", "n02": "trilobite"}
+    assert read_class_names(None) == {}

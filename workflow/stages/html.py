@@ -9,8 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import html_report as page
 from ..datasets import read_manifest
+from ..html.mining import k_section
+from ..html.neighbours import neighbour_grid, read_class_names, thumbnail_uri
+from ..html.page import build_page
+from ..html.text import short_name
 from ..io import atomic_path, read_h5
 from ..schedule import counts_of
 
@@ -32,7 +35,7 @@ def report_html(out: str, target: str, report: str, target_manifest: str, source
                 neighbour_files: list[str] | None = None, target_classes: str | None = None,
                 source_classes: str | None = None, max_classes: int = 24, per_class: int = 1, top: int = 8,
                 thumb_size: int = 64) -> None:
-    """Write the report page of one target (see ``workflow.html_report``).
+    """Write the report page of one target (see ``workflow.html``).
 
     ``knn_files`` and ``banks`` go together, the first bank being the one selective's
     ``neighbour_files`` (one per iteration, in order) were drawn from.
@@ -41,19 +44,19 @@ def report_html(out: str, target: str, report: str, target_manifest: str, source
         raise ValueError(f"{len(knn_files)} kNN files for {len(banks)} banks ({', '.join(banks)})")
     table = pd.read_csv(report)
     targets, sources = read_manifest(target_manifest), read_manifest(source_manifest)
-    target_names, source_names = page.read_class_names(target_classes), page.read_class_names(source_classes)
+    target_names, source_names = read_class_names(target_classes), read_class_names(source_classes)
 
     ordered = targets.sort_values("index")
     counts = [counts_of(pd.read_csv(f), len(targets)) for f in neighbour_files or []]
     trail = {int(i): [int(k[i]) for k in counts] for i in ordered["index"]} if counts else None
-    readable = [page.short_name(target_names.get(str(c), str(c))) for c in ordered["class_name"]]
+    readable = [short_name(target_names.get(str(c), str(c))) for c in ordered["class_name"]]
     if counts and len(counts[0]) != len(readable):  # manifest ids are not 0..n-1: no per-class K
         readable = None
-    k_html = page.k_section(counts, readable, table, max_classes)
+    k_html = k_section(counts, readable, table, max_classes)
 
     @cache
     def thumbnail(path: str) -> str | None:
-        uri = page.thumbnail_uri(path, thumb_size)
+        uri = thumbnail_uri(path, thumb_size)
         if uri is None:
             log.warning("cannot read %s: shown as missing", path)
         return uri
@@ -61,7 +64,7 @@ def report_html(out: str, target: str, report: str, target_manifest: str, source
     grids = {}
     for i, (bank, knn_file) in enumerate(zip(banks, knn_files)):
         knn = read_h5(knn_file, ["target_index", "ids", "distances"])
-        grids[bank] = page.neighbour_grid(
+        grids[bank] = neighbour_grid(
             targets, sources, knn["target_index"], knn["ids"], knn["distances"], thumbnail, target_names,
             source_names, max_classes=max_classes, per_class=per_class, top=top, k_trail=trail if i == 0 else None)
 
@@ -73,7 +76,7 @@ def report_html(out: str, target: str, report: str, target_manifest: str, source
              "filter banks": ", ".join(banks)}
     if counts:
         facts["K at iteration 0"] = f"{int(np.median(counts[0]))}"
-    html = page.build_page(target, table, _read_table(paired), seeds, grids, k_html, facts)
+    html = build_page(target, table, _read_table(paired), seeds, grids, k_html, facts)
     with atomic_path(out) as tmp:
         tmp.write_text(html, encoding="utf-8")
         tmp.chmod(0o644)  # a page to share: readable by others, unlike mkstemp's 0600
