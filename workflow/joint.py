@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .datasets import load_image
-from .regularizers import inner, make_regularizer, projection_coefficient
+from .regularizers import inner, make_regularizer, remove_conflict_
 from .resume import Resume
 
 log = logging.getLogger(__name__)
@@ -265,8 +265,8 @@ def set_gradients(model: nn.Module, main_loss, other_loss, regularizer, images, 
 
     Without DTNH the gradient is that of main + other + Omega. With DTNH, g_J is the gradient of
     the main (target) loss alone, g_O that of the rest, and the step is g_J + g_O with g_O's
-    conflicting component removed: (1 - c) g_J + g_O (see ``regularizers``). L2-SP's g_O is
-    added in place and never formed, so DTNH costs it two inner products.
+    conflicting component removed: (1 - c) g_J + g_O (``regularizers.remove_conflict_``). L2-SP's
+    g_O is added in place and never formed, so DTNH costs it two inner products.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     rest = other_loss
@@ -290,11 +290,8 @@ def set_gradients(model: nn.Module, main_loss, other_loss, regularizer, images, 
         dot = inner(g_j, g_o)
     else:
         dot = analytic.dot(dict(zip(params, g_j))) if analytic is not None else 0.0
-    coefficient = projection_coefficient(dot, g_j)
+    coefficient = remove_conflict_(g_j, dot)
     with torch.no_grad():
-        if coefficient:
-            for g in g_j:
-                g.mul_(1.0 - coefficient)
         if g_o is not None:
             for g, o in zip(g_j, g_o):
                 g.add_(o)

@@ -18,6 +18,9 @@ so the step g_J + g_O never works against the target loss. Both gradients are fl
 all trained parameters. "Everything else" is Omega and, in joint training, the weighted source
 loss: the borrowed source images then cannot pull against the target task either (that is the
 ``selective-dtnh`` method). The paper's lambda is folded into alpha and beta.
+
+Training takes that step as (1 - c) g_J + g_O, c = min(0, <g_O, g_J>) / ||g_J||^2
+(``remove_conflict_``): the same vector, for which L2-SP's g_O is added in place, never formed.
 """
 
 from __future__ import annotations
@@ -33,20 +36,23 @@ def inner(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
     return float(sum(torch.dot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b)))
 
 
-def projection_coefficient(dot: float, g_j: list[torch.Tensor]) -> float:
-    """c = <g_O, g_J> / ||g_J||^2 when that is negative (the gradients conflict), else 0."""
+@torch.no_grad()
+def remove_conflict_(g_j: list[torch.Tensor], dot: float) -> float:
+    """DTNH's projection folded into g_J: g_J <- (1 - c) g_J, so that g_J + g_O is the DTNH step.
+
+    With ``dot`` = <g_O, g_J> and c = min(0, dot) / ||g_J||^2, the projected g_O is g_O - c g_J,
+    and the step g_J + (g_O - c g_J) = (1 - c) g_J + g_O. Scaling g_J in place and then adding g_O
+    as it is needs neither the projected g_O nor, for L2-SP, g_O itself: the caller computes
+    ``dot`` and adds g_O in whatever form it has. Returns c (0: no conflict, or g_J is zero).
+    """
     if dot >= 0:
         return 0.0
     norm = inner(g_j, g_j)
-    return dot / norm if norm > 0 else 0.0
-
-
-def conflict_projection(g_j: list[torch.Tensor], g_o: list[torch.Tensor]) -> tuple[list[torch.Tensor], float]:
-    """DTNH: g_O without its component along g_J when the two point apart; and the coefficient removed."""
-    coefficient = projection_coefficient(inner(g_o, g_j), g_j)
-    if coefficient == 0.0:
-        return g_o, 0.0
-    return [o - coefficient * j for j, o in zip(g_j, g_o)], coefficient
+    coefficient = dot / norm if norm > 0 else 0.0
+    if coefficient:
+        for g in g_j:
+            g.mul_(1.0 - coefficient)
+    return coefficient
 
 
 class L2SP:
