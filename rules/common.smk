@@ -1,5 +1,6 @@
 """Shared by every rule: config validation, the target/source tables and input functions."""
 
+import functools
 import json
 import os
 import re
@@ -25,6 +26,7 @@ shell.prefix(
 
 # only these names: a bare `import workflow` would hide Snakemake's own `workflow` object
 from workflow.backbones import LIBRARY_WEIGHTS  # model.init values that are not files
+from workflow.datasets import folder_fingerprint
 from workflow.report import split_token as parse_run  # (method, bank or "") of a run folder
 from workflow.schedule import max_neighbours, resolve_sigmas
 
@@ -234,6 +236,28 @@ def get_target_root(wildcards):
 def get_source_root(wildcards):
     source = SOURCES[wildcards.source]
     return f"{DEMO_DATA}/source" if source["kind"] == "demo" else source["root"]
+
+
+# A user's image folders are not outputs of a rule, so their changes reach the manifests as a
+# parameter: a digest of every image's path, size and modification time (rewritten, added or
+# removed images rerun the manifest and what depends on it). Demo and torchvision folders are
+# rule outputs, tracked as inputs.
+images_digest = functools.cache(folder_fingerprint)  # params are asked for more than once
+
+
+def get_target_images(wildcards):
+    target = TARGETS[wildcards.target]
+    if target["kind"] != "imagefolder":
+        return ""
+    splits = [train_split(wildcards.target)]
+    if not (target.get("holdout_folds") or target.get("holdout_per_class")):
+        splits.append(test_split(wildcards.target))
+    return images_digest(*(os.path.join(target["root"], split) for split in splits))
+
+
+def get_source_images(wildcards):
+    source = SOURCES[wildcards.source]
+    return images_digest(source["root"]) if source["kind"] == "imagefolder" else ""
 
 
 def get_relations(target):

@@ -57,6 +57,7 @@ rule target_manifest:
     params:
         root=get_target_root,
         splits=get_target_manifest_args,
+        images=get_target_images,
     shell:
         "python -m workflow target-manifest --root {params.root:q} {params.splits}"
         " --out-dir results/{wildcards.target:q}/manifest 2> {log:q}"
@@ -77,5 +78,6 @@ rule source_manifest:
     params:
         root=get_source_root,
         cap=get_source_cap_arg,
+        images=get_source_images,
     shell:
         "python -m workflow source-manifest --root {params.root:q} --out {output:q} {params.cap} 2> {log:q}"

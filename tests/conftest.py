@@ -26,8 +26,14 @@ def snakemake_command(workdir: Path, *args: str) -> tuple[list[str], dict]:
         sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
         "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args,
     ]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return command, env
+    return command, snakemake_env()
+
+
+def snakemake_env() -> dict:
+    """The environment of a Snakemake process: this Python's scripts first, then tests/bin (an
+    `scontrol` that answers at once: see the file), then the caller's PATH."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), str(REPO / "tests" / "bin"), os.environ["PATH"]])
+    return {**os.environ, "PATH": path}
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -3,12 +3,12 @@
 import subprocess
 import sys
 
-from conftest import REPO
+from conftest import REPO, snakemake_env
 
 
 def test_snakemake_lint_is_clean():
     done = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True,
-                          check=False)
+                          env=snakemake_env(), check=False)
     assert done.returncode == 0 and "Congratulations" in done.stdout + done.stderr, done.stdout + done.stderr
 
 
