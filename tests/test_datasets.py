@@ -145,3 +145,18 @@ def test_sub_folders_follow_image_folder_and_hidden_files_are_skipped(tmp_path):
     assert frame["path"].tolist() == [str(Path(p).resolve()) for p in visible]
     assert [Path(p).relative_to(root.resolve()).as_posix() for p in frame["path"]] == [
         "ant/a.png", "ant/b.png", "ant/day 2/c.png", "ant/day 2/deeper/a.png", "bee/x.png"]
+
+
+@pytest.mark.parametrize("role", ["target", "source"])
+def test_a_single_class_is_refused_naming_the_folder(tmp_path, role):
+    """One class scores 100% whatever is learnt: every method would report top-1 1.0."""
+    from workflow.stages.data import source_manifest, target_manifest
+
+    for split in ("train", "test"):
+        write_image(tmp_path / "data" / split / "only" / "a.png")
+    with pytest.raises(DatasetError, match=r"data/train has 1 class folder \(only\).*at least two classes"):
+        if role == "target":
+            target_manifest(str(tmp_path / "data"), str(tmp_path / "manifest"), "train", "test")
+        else:
+            source_manifest(str(tmp_path / "data" / "train"), str(tmp_path / "pool.csv"), max_per_class=None)
+    assert not list(tmp_path.glob("manifest/*")) and not (tmp_path / "pool.csv").exists()

@@ -1,10 +1,13 @@
 """The report tables: means and standard deviations over seeds, and paired differences."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from workflow.report import paired_differences, split_token, summarize
+from workflow.report import FailedRun, build_runs, paired_differences, split_token, summarize
 
 SCORES = {  # (method, bank) -> mean-class accuracy per seed 0, 1, 2 at the last iteration
     ("finetune", ""): [0.50, 0.60, 0.55],
@@ -50,3 +53,22 @@ def test_paired_differences_are_per_seed():
 def test_run_tokens():
     assert split_token("bank-cnn/selective") == ("selective", "cnn")
     assert split_token("joint-all") == ("joint-all", "")
+
+
+def write_run(folder: Path, final_loss: float) -> None:
+    folder.mkdir(parents=True)
+    pd.DataFrame({"index": [0, 1], "label": [0, 1], "prediction": [0, 0]}).to_csv(folder / "eval.csv", index=False)
+    stats = {"train_seconds": 1.0, "n_source_images": 0, "final_loss": final_loss, "steps": 2, "settings": {}}
+    (folder / "train.json").write_text(json.dumps(stats))  # json writes NaN as NaN, as an older train stage did
+
+
+@pytest.mark.parametrize("loss", [float("nan"), float("inf")])
+def test_a_diverged_run_is_never_averaged(tmp_path, loss):
+    manifest = tmp_path / "train.csv"
+    manifest.write_text("index,path,label,class_name\n0,/a.png,0,a\n1,/b.png,1,b\n")
+    write_run(tmp_path / "finetune" / "seed-0" / "iter-0", 0.7)
+    write_run(tmp_path / "finetune" / "seed-1" / "iter-0", loss)
+    build = lambda seeds: build_runs(str(tmp_path), "t", ["finetune"], seeds, 1, str(manifest), str(manifest), None)
+    assert build([0])["top1"].tolist() == [0.5]
+    with pytest.raises(FailedRun, match=f"seed-1/iter-0/train.json: final_loss is {loss}"):
+        build([0, 1])

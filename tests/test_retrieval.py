@@ -16,7 +16,8 @@ from workflow.retrieval import (
     symmetric_kl,
     symmetric_kl_direct,
 )
-from workflow.stages.retrieval import knn
+from workflow.schedule import PoolTooSmall
+from workflow.stages.retrieval import knn, neighbours
 
 LAYERS = [2, 3]
 N_BINS = 6
@@ -252,3 +253,25 @@ def test_block_size_grows_with_the_budget_and_refuses_too_small_a_one():
     assert sizes[2] - sizes[1] == pytest.approx(2 * (sizes[1] - sizes[0]), abs=2)  # linear in the budget
     with pytest.raises(ValueError, match="retrieval.memory_mb = 10 is too small for 2000 target images"):
         top.block_size(10)
+
+
+def test_a_pool_smaller_than_k_is_refused_naming_the_numbers(tmp_path):
+    """Capping K at the pool's size would give every target fewer neighbours than configured, silently."""
+    rng = np.random.default_rng(13)
+    write_shard(tmp_path / "t.h5", random_histograms(rng, 3), np.arange(3))
+    write_shard(tmp_path / "s.h5", random_histograms(rng, 7), np.arange(7))
+    with pytest.raises(PoolTooSmall, match=r"has 7 images, fewer than the 9 neighbours.*selection\.k0"):
+        knn([str(tmp_path / "t.h5")], [str(tmp_path / "s.h5")], str(tmp_path / "knn.h5"), k=9, eps=EPS, memory_mb=64)
+    assert not (tmp_path / "knn.h5").exists()
+    knn([str(tmp_path / "t.h5")], [str(tmp_path / "s.h5")], str(tmp_path / "knn.h5"), k=7, eps=EPS, memory_mb=64)
+
+
+def test_a_random_pool_smaller_than_the_list_is_refused(tmp_path):
+    targets, pool = tmp_path / "targets.csv", tmp_path / "pool.csv"
+    rows = lambda n: "index,path,label,class_name\n" + "".join(f"{i},/x/{i}.png,0,a\n" for i in range(n))
+    targets.write_text(rows(2))
+    pool.write_text(rows(5))
+    match = tmp_path / "match.csv"
+    match.write_text("target_index,rank,source_index\n0,0,1\n1,0,2\n")
+    with pytest.raises(PoolTooSmall, match=f"{pool}.*has 5 images, fewer than the 6"):
+        neighbours(str(tmp_path / "out.csv"), str(targets), random_pool=str(pool), length=6, match=str(match))

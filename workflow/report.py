@@ -62,9 +62,24 @@ def _accuracy(eval_csv: Path) -> dict:
     return {"top1": top1(labels, predictions), "mean_class_acc": mean_class_accuracy(labels, predictions)}
 
 
-def _row(run: Path, relatedness: Relatedness | None, n_targets: int) -> dict:
-    row = _accuracy(run / "eval.csv")
+class FailedRun(ValueError):
+    """A run whose files say its training failed: the report refuses to average it."""
+
+
+def _finished_stats(run: Path) -> dict:
+    """A run's train.json, refused when its final loss is not finite (a diverged run's
+    predictions are noise; the train stage stops on one, an older or hand-made folder may hold one)."""
     stats = read_json(run / "train.json")
+    loss = stats.get("final_loss")
+    if loss is None or not np.isfinite(loss):
+        raise FailedRun(f"{run / 'train.json'}: final_loss is {loss}: the run failed, and the report does not "
+                        "average it; delete the folder and rerun it (lower the learning rate if it diverged)")
+    return stats
+
+
+def _row(run: Path, relatedness: Relatedness | None, n_targets: int) -> dict:
+    stats = _finished_stats(run)
+    row = _accuracy(run / "eval.csv")
     row.update(train_seconds=stats["train_seconds"], n_source_images=stats["n_source_images"], n_pairs=0, mean_k=0.0)
     if stats["settings"].get("dtnh"):
         row["projected_share"] = stats["projected_steps"] / max(stats["steps"], 1)

@@ -40,12 +40,26 @@ def next_counts(
     return counts + grow
 
 
+class PoolTooSmall(ValueError):
+    """A source pool with fewer images than the neighbours a target image can be given."""
+
+
+def check_pool_size(n_sources: int, length: int, pool: str) -> None:
+    """Refuse a ranked list longer than the pool: capping it would silently give every target
+    image fewer neighbours than the configured K (and the log and the report would disagree)."""
+    if n_sources < length:
+        raise PoolTooSmall(
+            f"the source pool ({pool}) has {n_sources} images, fewer than the {length} neighbours per target image "
+            "that the selection can reach (config selection: k0, plus sigma0 per later iteration); "
+            "lower selection.k0, sigma0 or iterations, or borrow from a larger pool"
+        )
+
+
 def random_ranking(n_targets: int, n_sources: int, length: int, seed: int) -> np.ndarray:
     """A random ranked list of distinct source ids per target image: (n_targets, length).
 
     Row t depends only on (seed, t), and longer lists extend shorter ones, like kNN lists do.
     """
-    length = min(length, n_sources)
     rows = [np.random.default_rng([seed, t]).permutation(n_sources)[:length] for t in range(n_targets)]
     return np.stack(rows).astype(np.int64) if rows else np.empty((0, length), dtype=np.int64)
 

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from .. import demo
-from ..datasets import class_names, fold_mask, scan_image_folder
+from ..datasets import DatasetError, class_names, fold_mask, scan_image_folder
 from ..io import write_csv
 from ..tvdatasets import carve_per_class, export
 
@@ -31,6 +31,7 @@ def target_manifest(root: str, out_dir: str, train_split: str, test_split: str,
     training image once.
     """
     train = scan_image_folder(Path(root) / train_split)
+    require_classes(train, Path(root) / train_split)
     if holdout_folds:
         carved = fold_mask(train["label"], holdout_fold or 0, holdout_folds, holdout_seed)
         test_split = f"{train_split} (fold {holdout_fold or 0} of {holdout_folds}, seed {holdout_seed})"
@@ -48,8 +49,17 @@ def target_manifest(root: str, out_dir: str, train_split: str, test_split: str,
 
 def source_manifest(root: str, out: str, max_per_class: int | None) -> None:
     frame = scan_image_folder(root, max_per_class=max_per_class)
+    require_classes(frame, root)
     write_csv(frame, out)
     log.info("%s: %d images in %d classes", root, len(frame), frame["label"].nunique())
+
+
+def require_classes(manifest, folder) -> None:
+    """A classifier of one class scores 100% whatever it learns: refuse it by name."""
+    names = class_names(manifest)
+    if len(names) < 2:
+        raise DatasetError(f"{folder} has {len(names)} class folder ({', '.join(names)}): "
+                           "classification needs at least two classes")
 
 
 def _renumber(frame):

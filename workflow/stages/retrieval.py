@@ -24,6 +24,7 @@ def knn(target_shards: list[str], source_shards: list[str], out: str, k: int, ep
     target_hist = np.concatenate([t["hist"] for t in targets])
     target_ids = np.concatenate([t["index"] for t in targets])
     weights = retrieval.response_weights(list(targets[0]["attr:layer_sizes"]))
+    schedule.check_pool_size(_count_images(source_shards), k, f"descriptor shards {', '.join(source_shards)}")
     start = time.perf_counter()
     if search == "nndescent":
         if divergence != "symmetric_kl":
@@ -41,6 +42,14 @@ def knn(target_shards: list[str], source_shards: list[str], out: str, k: int, ep
     write_h5(out, {"target_index": target_ids[order], "ids": ids[order], "distances": distances[order]},
              {"eps": eps, "n_sources": n_sources, "divergence": divergence, "search": search})
     log.info("top-%d of %d targets over %d sources in %.1f s", ids.shape[1], len(target_ids), n_sources, time.perf_counter() - start)
+
+
+def _count_images(shards: list[str]) -> int:
+    total = 0
+    for shard in shards:
+        with open_h5(shard) as f:
+            total += len(f["index"])
+    return total
 
 
 def _exact_topk(target_hist: np.ndarray, source_shards: list[str], weights: np.ndarray, k: int, eps: float,
@@ -75,7 +84,9 @@ def neighbours(out: str, targets: str, knn_file: str | None = None, random_pool:
     if knn_file:
         ranking = read_h5(knn_file, ["ids"])["ids"]
     else:
-        ranking = schedule.random_ranking(n_targets, len(read_manifest(random_pool)), length, seed)
+        n_sources = len(read_manifest(random_pool))
+        schedule.check_pool_size(n_sources, length, random_pool)
+        ranking = schedule.random_ranking(n_targets, n_sources, length, seed)
     if len(ranking) != n_targets:
         raise ValueError(f"{knn_file} ranks {len(ranking)} target images but {targets} lists {n_targets}")
     if k0 is not None:
