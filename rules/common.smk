@@ -29,6 +29,11 @@ from workflow.backbones import LIBRARY_WEIGHTS  # model.init values that are not
 from workflow.datasets import folder_fingerprint
 from workflow.report import split_token as parse_run  # (method, bank or "") of a run folder
 from workflow.schedule import max_neighbours, resolve_sigmas
+from workflow.stopping import forward_interrupts
+
+# Ctrl-C, or SIGINT to Snakemake alone, reaches the running jobs: training saves its state and
+# stops, and the rerun continues it (Snakemake's local executor would wait for the jobs to end).
+forward_interrupts()
 
 TARGETS = config["targets"]
 SOURCES = config["sources"]

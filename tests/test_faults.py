@@ -128,3 +128,30 @@ def budget_of_a_few_sources(demo_run: Path, per_block: int = 3) -> float:
         except ValueError:  # below the fixed part
             pass
         mb *= 1.01
+
+
+def test_sigint_to_snakemake_alone_stops_training_which_saves_its_step_and_resumes(demo_run, tmp_path):
+    """Snakemake's local executor waits for running jobs when interrupted; the Snakefile forwards
+    the SIGINT, so the training job saves its state at once and the rerun continues it."""
+    folder = "results/demo/bank-gabor/selective/seed-0/iter-1"
+    workdir = killed_run(demo_run, tmp_path / "run", train={"checkpoint_seconds": 3600})
+    log = workdir / "logs/train/demo/bank-gabor/selective-0-1.log"
+    command, env = snakemake_command(workdir, *ONLY_THIS_JOB, "--force", "--", f"{folder}/model.pt")
+    process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not log_has(log, "epoch 2/")():
+        assert process.poll() is None and time.monotonic() < deadline, "training never started"
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGINT)  # Snakemake's process only, not its group
+    assert process.wait(timeout=120) != 0
+    text = log.read_text()
+    assert "stopped on SIGINT" in text and "epoch 15/15" not in text, text[-2000:]
+    assert torch.load(workdir / folder / "resume.pt", weights_only=False)["partial"]["batch"] > 0
+
+    rerun = snakemake(workdir, *ONLY_THIS_JOB, "--rerun-incomplete", "--", f"{folder}/model.pt")
+    assert planned_jobs(rerun.stdout + rerun.stderr) == {"train": 1}
+    assert "after step" in log.read_text()  # continued, not restarted
+    before = flat(torch.load(demo_run / folder / "model.pt", weights_only=True))
+    after = flat(torch.load(workdir / folder / "model.pt", weights_only=True))
+    assert all(torch.equal(before[name], after[name]) for name in before if isinstance(before[name], torch.Tensor))

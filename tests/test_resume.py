@@ -1,5 +1,8 @@
 """Resumable training: a fit() interrupted after an epoch and rerun ends with the uninterrupted weights."""
 
+import os
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +12,7 @@ from workflow import joint
 from workflow.joint import TrainSettings, fit
 from workflow.model import build_model
 from workflow.resume import Resume, fingerprint
+from workflow.stopping import Stopped
 
 SIZE = 16
 
@@ -53,10 +57,10 @@ def test_interrupted_fit_resumes_to_the_uninterrupted_weights(problem, tmp_path,
     resume = Resume(tmp_path / "resume.pt", "job", every_seconds=0)
     original = joint.joint_batches
 
-    def dies_in_epoch_2(*args):
+    def dies_in_epoch_2(*args, **kwargs):
         if args[-1] == 2:
             raise KeyboardInterrupt("killed")  # as if the job died before epoch 2 ended
-        return original(*args)
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(joint, "joint_batches", dies_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
@@ -65,7 +69,7 @@ def test_interrupted_fit_resumes_to_the_uninterrupted_weights(problem, tmp_path,
     monkeypatch.setattr(joint, "joint_batches", original)
 
     epochs_run = []
-    monkeypatch.setattr(joint, "joint_batches", lambda *args: (epochs_run.append(args[-1]), original(*args))[1])
+    monkeypatch.setattr(joint, "joint_batches", lambda *args, **kwargs: (epochs_run.append(args[-1]), original(*args, **kwargs))[1])
     resumed, stats = train(problem, Resume(tmp_path / "resume.pt", "job", every_seconds=0))
 
     assert epochs_run == [2, 3]  # not from scratch
@@ -99,3 +103,32 @@ def test_done_removes_the_state(tmp_path):
     assert (tmp_path / "resume.pt").exists() and not (tmp_path / "resume.pt.partial").exists()
     resume.done()
     assert not (tmp_path / "resume.pt").exists()
+
+
+def test_a_stop_request_saves_the_step_and_the_rerun_ends_with_the_uninterrupted_weights(problem, tmp_path, monkeypatch):
+    """SIGINT in epoch 2 (of 4) after its second step: fit saves that step's state and raises
+    Stopped (checkpoints otherwise every hour); the rerun skips the steps done and ends bit-identical."""
+    expected, expected_stats = train(problem)
+    steps = []
+    original_step = torch.optim.SGD.step
+
+    def step_then_signal(self, *args, **kwargs):
+        result = original_step(self, *args, **kwargs)
+        steps.append(1)
+        if len(steps) == 3 * 3 + 2:  # 12 targets in batches of 4: 3 steps per epoch
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    monkeypatch.setattr(torch.optim.SGD, "step", step_then_signal)
+    with pytest.raises(Stopped, match="stopped on SIGINT in epoch 4 of 4, after step 2"):
+        train(problem, Resume(tmp_path / "resume.pt", "job", every_seconds=3600))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    monkeypatch.setattr(torch.optim.SGD, "step", original_step)
+    saved = torch.load(tmp_path / "resume.pt", weights_only=False)
+    assert saved["epoch"] == 2 and saved["partial"]["batch"] == 2
+
+    resumed, stats = train(problem, Resume(tmp_path / "resume.pt", "job", every_seconds=3600))
+    for (name, a), (_, b) in zip(expected.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert stats["images_seen"] == expected_stats["images_seen"]
+    assert stats["final_loss"] == expected_stats["final_loss"]

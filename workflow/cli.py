@@ -15,6 +15,7 @@ import sys
 
 from .datasets import DatasetError
 from .stages import STAGES
+from .stopping import Stopped
 
 
 def _json(text: str) -> dict:
@@ -184,4 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, ValueError, FileNotFoundError, KeyError) as error:
         logging.getLogger("workflow").error("%s failed: %s", args.stage, error)
         return 1
+    except Stopped as error:  # its state is saved: the rerun continues it
+        logging.getLogger("workflow").warning("%s %s", args.stage, error)
+        return 130
     return 0

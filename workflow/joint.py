@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from .datasets import load_image
 from .regularizers import inner, make_regularizer, remove_conflict_
 from .resume import Resume
+from .stopping import Stopped, StopRequest
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +84,16 @@ def augment(image: torch.Tensor, padding: int, flip: bool, generator: torch.Gene
 class PairDataset(torch.utils.data.Dataset):
     """One epoch's (target image, borrowed source image) pairs; source index -1 means none."""
 
-    def __init__(self, pairs, target_items, source_items, settings: TrainSettings, epoch: int):
+    def __init__(self, pairs, target_items, source_items, settings: TrainSettings, epoch: int, start: int = 0):
         self.pairs, self.target_items, self.source_items = pairs, target_items, source_items
-        self.settings, self.epoch = settings, epoch
+        self.settings, self.epoch, self.start = settings, epoch, start
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return len(self.pairs) - self.start
 
     def __getitem__(self, i: int):
         s = self.settings
+        i += self.start  # the pair's place in the epoch seeds its crops, wherever the epoch resumed
         generator = torch.Generator().manual_seed(hash((s.seed, self.epoch, i)) % 2**63)
         target, source = self.pairs[i]
         path, label = self.target_items[target]
@@ -110,13 +112,13 @@ def epoch_pairs(n_targets: int, neighbours: list[np.ndarray] | None, rng: np.ran
     return [(int(t), int(neighbours[t][rng.integers(len(neighbours[t]))]) if len(neighbours[t]) else -1) for t in order]
 
 
-def joint_batches(target_items, source_items, neighbours, settings: TrainSettings, epoch: int):
-    """The batches of one epoch: dicts head -> (images, labels)."""
+def joint_batches(target_items, source_items, neighbours, settings: TrainSettings, epoch: int, skip: int = 0):
+    """The batches of one epoch, from batch ``skip`` on: dicts head -> (images, labels)."""
     rng = np.random.default_rng([settings.seed, epoch])
     pairs = epoch_pairs(len(target_items), neighbours, rng)
     if neighbours is not None and any(s < 0 for _, s in pairs):
         raise ValueError("a target image has an empty neighbour list")
-    dataset = PairDataset(pairs, target_items, source_items, settings, epoch)
+    dataset = PairDataset(pairs, target_items, source_items, settings, epoch, start=skip * settings.batch_size)
     loader = torch.utils.data.DataLoader(dataset, batch_size=settings.batch_size, num_workers=settings.workers)
     for batch in loader:
         out = {"target": (batch[0], batch[1])}
@@ -212,52 +214,74 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
             group["lr"], group["initial_lr"] = lr, initial
     regularizer = make_regularizer(settings.regularizer, model, anchor, settings.alpha, settings.beta, list(settings.layers))
     start, seen, projected, last_loss, first_epoch = time.perf_counter(), 0, 0, float("nan"), 0
+    partial = {"batch": 0, "total": 0.0, "correct": 0, "count": 0}  # of an epoch stopped mid-way
     state = resume.load() if resume else None
     if state:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         first_epoch, seen, projected, last_loss = state["epoch"] + 1, state["seen"], state["projected"], state["loss"]
+        partial = state.get("partial", partial)
+        if "rng" in state:
+            torch.set_rng_state(state["rng"])
         start -= state["seconds"]
     else:
         warm_up_heads(model, target_items, source_items, neighbours, settings, device)
     model.to(device).train()
     if settings.freeze_bn:
         freeze_batch_norm(model)
-    for epoch in range(first_epoch, settings.epochs):
-        total, correct, count = 0.0, 0, 0
-        for batch in joint_batches(target_items, source_items, neighbours, settings, epoch):
-            if head != "target":
-                batch = {head: batch["target"]}
-            images = torch.cat([x for x, _ in batch.values()]).to(device)
-            features = model.features(images)
-            losses, offset = {}, 0
-            for name, (_, labels) in batch.items():
-                logits = model.heads[name](features[offset : offset + len(labels)])
-                offset += len(labels)
-                losses[name] = F.cross_entropy(logits, labels.to(device))
-                if name == head:
-                    correct += int((logits.argmax(1).cpu() == labels).sum())
-                    count += len(labels)
-            other = settings.source_weight * losses["source"] if head != "source" and "source" in losses else None
-            optimizer.zero_grad(set_to_none=True)
-            projected += set_gradients(model, losses[head], other, regularizer, images, settings.dtnh) != 0
-            optimizer.step()
-            scheduler.step()
-            total += (losses[head].item() + (other.item() if other is not None else 0.0)) * len(batch[head][1])
-            seen += len(images)
-        last_loss = total / max(count, 1)
-        if not np.isfinite(last_loss):
-            raise TrainingDiverged(f"training diverged: loss {last_loss} in epoch {epoch + 1} of {settings.epochs} "
-                                   f"(lr {settings.lr}); lower the learning rate or warm the heads up")
-        rate = seen / (time.perf_counter() - start)
-        log.info("epoch %d/%d  loss %.4f  %s acc %.3f  %.0f img/s", epoch + 1, settings.epochs, last_loss, head, correct / max(count, 1), rate)
-        if resume:
-            resume.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "seen": seen, "projected": projected, "loss": last_loss,
-                         "seconds": time.perf_counter() - start}, last_epoch=epoch == settings.epochs - 1)
+
+    def training_state(epoch: int, **extra) -> dict:
+        return {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "seen": seen, "projected": projected, "loss": last_loss,
+                "rng": torch.get_rng_state(), "seconds": time.perf_counter() - start, **extra}
+
+    with StopRequest() as stop:
+        for epoch in range(first_epoch, settings.epochs):
+            done, total, correct, count = partial["batch"], partial["total"], partial["correct"], partial["count"]
+            partial = {"batch": 0, "total": 0.0, "correct": 0, "count": 0}
+            for batch in joint_batches(target_items, source_items, neighbours, settings, epoch, skip=done):
+                if head != "target":
+                    batch = {head: batch["target"]}
+                images = torch.cat([x for x, _ in batch.values()]).to(device)
+                features = model.features(images)
+                losses, offset = {}, 0
+                for name, (_, labels) in batch.items():
+                    logits = model.heads[name](features[offset : offset + len(labels)])
+                    offset += len(labels)
+                    losses[name] = F.cross_entropy(logits, labels.to(device))
+                    if name == head:
+                        correct += int((logits.argmax(1).cpu() == labels).sum())
+                        count += len(labels)
+                other = settings.source_weight * losses["source"] if head != "source" and "source" in losses else None
+                optimizer.zero_grad(set_to_none=True)
+                projected += set_gradients(model, losses[head], other, regularizer, images, settings.dtnh) != 0
+                optimizer.step()
+                scheduler.step()
+                total += (losses[head].item() + (other.item() if other is not None else 0.0)) * len(batch[head][1])
+                seen += len(images)
+                done += 1
+                if stop.requested:
+                    _save_on_stop(resume, training_state(epoch - 1, partial={"batch": done, "total": total,
+                                                                             "correct": correct, "count": count}))
+                    raise Stopped(f"stopped on {stop.requested} in epoch {epoch + 1} of {settings.epochs}, "
+                                  f"after step {done}" + (f"; state saved to {resume.path}" if resume else ""))
+            last_loss = total / max(count, 1)
+            if not np.isfinite(last_loss):
+                raise TrainingDiverged(f"training diverged: loss {last_loss} in epoch {epoch + 1} of {settings.epochs} "
+                                       f"(lr {settings.lr}); lower the learning rate or warm the heads up")
+            rate = seen / (time.perf_counter() - start)
+            log.info("epoch %d/%d  loss %.4f  %s acc %.3f  %.0f img/s", epoch + 1, settings.epochs, last_loss, head,
+                     correct / max(count, 1), rate)
+            if resume:
+                resume.save(training_state(epoch), last_epoch=epoch == settings.epochs - 1)
     return {"train_seconds": time.perf_counter() - start, "images_seen": seen, "final_loss": last_loss,
             "steps": steps, "projected_steps": int(projected), "optimizer_state": optimizer.state_dict()}
+
+
+def _save_on_stop(resume: Resume | None, state: dict) -> None:
+    if resume:
+        resume.save(state, last_epoch=False, now=True)
 
 
 def set_gradients(model: nn.Module, main_loss, other_loss, regularizer, images, dtnh: bool) -> float:

@@ -1,10 +1,11 @@
-"""Resumable training: fit()'s state at the end of an epoch, written atomically, reloaded by a rerun.
+"""Resumable training: fit()'s state at the end of an epoch (or at the step where a stop request
+came: workflow.stopping), written atomically, reloaded by a rerun.
 
 A training job killed mid-way (node failure, wall time, kill -9) leaves ``resume.pt`` beside
 its outputs; Snakemake's rerun (``--rerun-incomplete``) starts the same job, which picks up after
 the last saved epoch instead of from scratch. The result is the uninterrupted run's, bit for
 bit: data order and augmentation are drawn from (seed, epoch, image), not from a running
-generator, so the model, optimizer and scheduler states are all there is to restore.
+generator, so the model, optimizer, scheduler and torch random states are all there is to restore.
 
 The file records a fingerprint of everything the job's result depends on (its settings and the
 contents of its input files); a state from another job (changed settings, a retrained previous
@@ -56,12 +57,16 @@ class Resume:
         if state.get("fingerprint") != self.fingerprint:
             log.warning("%s belongs to another run of this job (settings or inputs changed): starting afresh", self.path)
             return None
-        log.info("resuming from %s after epoch %d", self.path, state["epoch"] + 1)
+        if state.get("partial"):
+            log.info("resuming from %s in epoch %d after step %d", self.path, state["epoch"] + 2, state["partial"]["batch"])
+        else:
+            log.info("resuming from %s after epoch %d", self.path, state["epoch"] + 1)
         return state
 
-    def save(self, state: dict, last_epoch: bool) -> None:
-        """Write the state after an epoch, if ``every_seconds`` have passed (never after the last)."""
-        if last_epoch or time.perf_counter() - self._last < self.every_seconds:
+    def save(self, state: dict, last_epoch: bool, now: bool = False) -> None:
+        """Write the state after an epoch, if ``every_seconds`` have passed (never after the last),
+        or ``now`` (a stop request: the state of a step within an epoch, ``state["partial"]``)."""
+        if not now and (last_epoch or time.perf_counter() - self._last < self.every_seconds):
             return
         partial = self.path.with_name(self.path.name + ".partial")
         torch.save({**state, "fingerprint": self.fingerprint}, partial)

@@ -1,0 +1,86 @@
+"""Stop requests: Ctrl-C (or a batch system's SIGTERM) reaches the running jobs, which save and exit.
+
+Two halves. In the Snakemake process, :func:`forward_interrupts` passes a SIGINT on to every
+process Snakemake started: its local executor would otherwise wait for running jobs to finish,
+hours for a training job. (A terminal's Ctrl-C reaches the jobs anyway, through the process
+group; ``kill -INT`` to Snakemake alone, a wrapper script's or a notebook's stop, did not.)
+
+In a job, :class:`StopRequest` turns SIGINT and SIGTERM into a flag that the training loop reads
+after every step: it saves its state where a rerun resumes it (:mod:`workflow.resume`) and
+raises :class:`Stopped`. A second request stops at once. Other stages keep Python's defaults:
+they stop at once, and their outputs, written to temporary names, are never left half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+
+log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Stopped(KeyboardInterrupt):
+    """A job stopped on request after saving its state (exit status 130, as for Ctrl-C)."""
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children first), from ``ps``'s process table."""
+    try:
+        table = subprocess.run(["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    children: dict[int, list[int]] = {}
+    for line in table.splitlines():
+        child, parent = map(int, line.split())
+        children.setdefault(parent, []).append(child)
+    found, frontier = [], [pid]
+    while frontier:
+        frontier = [c for p in frontier for c in children.get(p, []) if c != os.getpid()]
+        found += frontier
+    return found
+
+
+def forward_interrupts() -> None:
+    """Make SIGINT to this process (Snakemake) reach every process it started, then stop it as before."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def forward(signum, frame):
+        for pid in descendants(os.getpid()):
+            try:
+                os.kill(pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGINT, forward)
+
+
+class StopRequest:
+    """While entered, SIGINT and SIGTERM set ``requested`` instead of stopping; a second one stops at once."""
+
+    def __init__(self):
+        self.requested: str | None = None
+        self._previous = {}
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise Stopped(f"{signal.Signals(signum).name} again: stopped without saving")
+        self.requested = signal.Signals(signum).name
+        log.warning("%s received: saving the training state after this step, then stopping", self.requested)
