@@ -43,6 +43,12 @@ SIGMA0, SIGMA1 = resolve_sigmas(SELECTION["k0"], SELECTION.get("sigma0"), SELECT
 # the most neighbours any target image can reach: the length of every ranked list
 KMAX = max_neighbours(SELECTION["k0"], ITERATIONS, SIGMA0, SIGMA1)
 BANKS = config["bank"]["names"]  # the first is the main one: see PER_BANK
+# the iterations whose model.pt stays (rule train) and those whose model.pt goes once read (train_step)
+if config["train"]["keep_models"] == "all":
+    KEPT_ITERATIONS, TEMPORARY_ITERATIONS = r"\d+", "(?!)"  # (?!) matches nothing
+else:
+    KEPT_ITERATIONS = str(ITERATIONS - 1)
+    TEMPORARY_ITERATIONS = "|".join(map(str, range(ITERATIONS - 1))) or "(?!)"
 DEMO_DATA = "results/data/demo"
 
 
@@ -405,14 +411,24 @@ def get_neighbour_inputs(wildcards):
     return inputs
 
 
-def get_neighbour_args(wildcards, input):
-    if "knn" in input.keys():
-        if "entropy" in input.keys():
-            return cli_options(
-                knn=input.knn, entropy=input.entropy, delta=SELECTION["delta"], sigma0=SIGMA0, sigma1=SIGMA1
-            )
-        return cli_options(knn=input.knn, k0=SELECTION["k0"])
-    return cli_options(random_pool=input.pool, length=KMAX, seed=wildcards.seed, match=input.match)
+# Params come in two kinds: a function of (wildcards, input) is "derived from input" for
+# Snakemake, which leaves it out of the params rerun trigger (input changes are caught as files).
+# So the input files are passed by one function and the settings by another, of wildcards only.
+
+
+def get_neighbour_files(wildcards, input):
+    names = {"knn": "knn", "entropy": "entropy", "pool": "random_pool", "match": "match"}
+    return cli_options(**{option: input[key] for key, option in names.items() if key in input.keys()})
+
+
+def get_neighbour_settings(wildcards):
+    """The counts' rule: k0 (iteration 0, or no mining), the entropy rule, or random lists of KMAX."""
+    name, _ = parse_run(wildcards.joint_run)
+    if METHODS[name]["borrows"] != "knn":
+        return cli_options(length=KMAX, seed=wildcards.seed)
+    if int(wildcards.iter) > 0 and METHODS[name]["mining"]:
+        return cli_options(delta=SELECTION["delta"], sigma0=SIGMA0, sigma1=SIGMA1)
+    return cli_options(k0=SELECTION["k0"])
 
 
 def pretrained_checkpoint(target):
@@ -449,20 +465,25 @@ def get_train_inputs(wildcards):
     return inputs
 
 
-def get_train_args(wildcards, input):
+def get_train_files(wildcards, input):
     name, _ = parse_run(wildcards.run)
     files = {"init": input.init if "init" in input.keys() else start_model(name)}
     files.update({key: input[key] for key in ("source", "neighbours") if key in input.keys()})
     if METHODS[name]["regularizer"] != "none":
         files["anchor"] = input.anchor if "anchor" in input.keys() else start_model(name)
-    args = cli_options(**files)
+    return cli_options(**files)
+
+
+def get_train_heads(wildcards):
+    """Which heads continue from the starting model, and where a new source head comes from."""
     if int(wildcards.iter) > 0:
-        args += " --keep-heads target source"
-    elif config["train"]["source_head"] == "pretrained":
-        args += " --keep-heads source"
-    elif config["train"]["source_head"] == "imagenet" and "source" in input.keys():
-        args += " --source-head imagenet"
-    return args
+        return "--keep-heads target source"
+    if config["train"]["source_head"] == "pretrained":
+        return "--keep-heads source"
+    borrows = METHODS[parse_run(wildcards.run)[0]]["borrows"]
+    if config["train"]["source_head"] == "imagenet" and borrows:
+        return "--source-head imagenet"
+    return ""
 
 
 def schedule_settings(section, epochs, seed):
@@ -533,11 +554,14 @@ def get_report_inputs(wildcards):
     return inputs
 
 
-def get_report_args(wildcards, input):
-    relations = f" {cli_options(relations=input.relations)}" if "relations" in input.keys() else ""
+def get_report_files(wildcards, input):
+    return cli_options(relations=input.relations) if "relations" in input.keys() else ""
+
+
+def get_report_settings(wildcards):
     runs = " ".join(report_runs())
     seeds = " ".join(str(s) for s in config["seeds"])
-    return f"--runs {runs} --seeds {seeds} --iterations {ITERATIONS}{relations}"
+    return f"--runs {runs} --seeds {seeds} --iterations {ITERATIONS}"
 
 
 # ------------------------------------------------------------------ report page

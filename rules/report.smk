@@ -16,8 +16,10 @@ rule report:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(30),
     params:
-        args=get_report_args,
+        files=get_report_files,
+        settings=get_report_settings,
     shell:
         "python -m workflow report --results results/{wildcards.target:q} --target {wildcards.target:q}"
-        " --target-manifest {input.train:q} --source-manifest {input.source:q} --out {output.report:q} --runs-out {output.runs:q} --paired-out {output.paired:q} {params.args}"
+        " --target-manifest {input.train:q} --source-manifest {input.source:q} --out {output.report:q} --runs-out {output.runs:q} --paired-out {output.paired:q}"
+        " {params.files} {params.settings}"
         " 2> {log:q} | tee -a {log:q}"

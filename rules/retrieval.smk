@@ -36,6 +36,8 @@ rule neighbours:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(10),
     params:
-        args=get_neighbour_args,
+        files=get_neighbour_files,
+        settings=get_neighbour_settings,
     shell:
-        "python -m workflow neighbours --targets {input.targets:q} --out {output:q} {params.args} 2> {log:q}"
+        "python -m workflow neighbours --targets {input.targets:q} --out {output:q} {params.files} {params.settings}"
+        " 2> {log:q}"

@@ -25,6 +25,8 @@ rule pretrain:
 
 
 rule train:
+    """One iteration of a run. Its model.pt stays at the run's last iteration (or at every
+    iteration with train.keep_models: all); train_step below trains the earlier ones."""
     input:
         unpack(get_train_inputs),
     output:
@@ -35,6 +37,8 @@ rule train:
         probs="results/{target}/{run}/seed-{seed}/iter-{iter}/probs.h5",
     log:
         "logs/train/{target}/{run}-{seed}-{iter}.log",
+    wildcard_constraints:
+        iter=KEPT_ITERATIONS,
     conda:
         "../envs/sjft.yaml"
     threads: 1  # runs of different methods go in parallel; raise with --set-threads train=N
@@ -43,15 +47,29 @@ rule train:
         runtime=per_attempt(720),
     params:
         arch=config["model"]["arch"],
-        args=get_train_args,
+        files=get_train_files,
+        heads=get_train_heads,
         settings=get_train_settings,
         device=config["model"]["device"],
         resume=cli_options(checkpoint_seconds=config["train"]["checkpoint_seconds"]),
     shell:
         "python -m workflow --threads {threads} train --target {input.target:q} --test {input.test:q}"
         ' --out-dir "$(dirname {output.model:q})"'
-        " --arch {params.arch:q} {params.args} --settings {params.settings:q} --device {params.device:q}"
+        " --arch {params.arch:q} {params.files} {params.heads} --settings {params.settings:q} --device {params.device:q}"
         " {params.resume} 2> {log:q}"
+
+
+# An earlier iteration: the same job, but its model.pt is deleted once the next iteration (its
+# only reader) is done. A rerun that needs it again retrains it: the same file, bit for bit.
+use rule train as train_step with:
+    output:
+        model=temp("results/{target}/{run}/seed-{seed}/iter-{iter}/model.pt"),
+        entropy="results/{target}/{run}/seed-{seed}/iter-{iter}/entropy.csv",
+        stats="results/{target}/{run}/seed-{seed}/iter-{iter}/train.json",
+        predictions="results/{target}/{run}/seed-{seed}/iter-{iter}/eval.csv",
+        probs="results/{target}/{run}/seed-{seed}/iter-{iter}/probs.h5",
+    wildcard_constraints:
+        iter=TEMPORARY_ITERATIONS,
 
 
 rule fusion:

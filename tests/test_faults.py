@@ -89,7 +89,7 @@ def test_killed_knn_job_is_redone_identically(demo_run, tmp_path):
 
 
 def test_killed_training_job_resumes_from_its_last_epoch(demo_run, tmp_path):
-    folder = "results/demo/bank-gabor/selective/seed-0/iter-1"
+    folder = "results/demo/bank-gabor/selective/seed-0/iter-2"  # the earlier iterations' models are retrained first
     workdir = killed_run(demo_run, tmp_path / "run", train={"checkpoint_seconds": 0})
     state = workdir / folder / "resume.pt"
     kill_when(workdir, f"{folder}/model.pt", state.exists)
@@ -97,7 +97,7 @@ def test_killed_training_job_resumes_from_its_last_epoch(demo_run, tmp_path):
 
     rerun = snakemake(workdir, *ONLY_THIS_JOB, "--rerun-incomplete", "--", f"{folder}/model.pt")
     assert planned_jobs(rerun.stdout + rerun.stderr) == {"train": 1}
-    log = (workdir / "logs/train/demo/bank-gabor/selective-0-1.log").read_text()
+    log = (workdir / "logs/train/demo/bank-gabor/selective-0-2.log").read_text()
     assert f"after epoch {saved_epoch + 1}" in log and "epoch 1/" not in log  # resumed, not restarted
     assert not state.exists()
     before = flat(torch.load(demo_run / folder / "model.pt", weights_only=True))
@@ -132,10 +132,11 @@ def budget_of_a_few_sources(demo_run: Path, per_block: int = 3) -> float:
 
 def test_sigint_to_snakemake_alone_stops_training_which_saves_its_step_and_resumes(demo_run, tmp_path):
     """Snakemake's local executor waits for running jobs when interrupted; the Snakefile forwards
-    the SIGINT, so the training job saves its state at once and the rerun continues it."""
-    folder = "results/demo/bank-gabor/selective/seed-0/iter-1"
-    workdir = killed_run(demo_run, tmp_path / "run", train={"checkpoint_seconds": 3600})
-    log = workdir / "logs/train/demo/bank-gabor/selective-0-1.log"
+    the SIGINT, so the training job saves its state at once and the rerun continues it. (Longer
+    epochs than the demo's: only this job reruns, as --rerun-triggers mtime leaves the others.)"""
+    folder, epochs = "results/demo/bank-gabor/selective/seed-0/iter-2", 300  # long enough to stop mid-way
+    workdir = killed_run(demo_run, tmp_path / "run", train={"checkpoint_seconds": 3600, "epochs_per_iteration": epochs})
+    log = workdir / "logs/train/demo/bank-gabor/selective-0-2.log"
     command, env = snakemake_command(workdir, *ONLY_THIS_JOB, "--force", "--", f"{folder}/model.pt")
     process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -146,12 +147,10 @@ def test_sigint_to_snakemake_alone_stops_training_which_saves_its_step_and_resum
     os.kill(process.pid, signal.SIGINT)  # Snakemake's process only, not its group
     assert process.wait(timeout=120) != 0
     text = log.read_text()
-    assert "stopped on SIGINT" in text and "epoch 15/15" not in text, text[-2000:]
+    assert "stopped on SIGINT" in text and f"epoch {epochs}/{epochs}" not in text, text[-2000:]
     assert torch.load(workdir / folder / "resume.pt", weights_only=False)["partial"]["batch"] > 0
 
     rerun = snakemake(workdir, *ONLY_THIS_JOB, "--rerun-incomplete", "--", f"{folder}/model.pt")
     assert planned_jobs(rerun.stdout + rerun.stderr) == {"train": 1}
-    assert "after step" in log.read_text()  # continued, not restarted
-    before = flat(torch.load(demo_run / folder / "model.pt", weights_only=True))
-    after = flat(torch.load(workdir / folder / "model.pt", weights_only=True))
-    assert all(torch.equal(before[name], after[name]) for name in before if isinstance(before[name], torch.Tensor))
+    text = log.read_text()  # continued, not restarted (tests/test_resume.py: to the uninterrupted weights)
+    assert "after step" in text and f"epoch {epochs}/{epochs}" in text and "epoch 1/" not in text

@@ -15,7 +15,7 @@ def test_profile_plans_the_demo(tmp_path, profile):
     write_config(tmp_path, default_config())
     result = snakemake(tmp_path, "--profile", str(REPO / "profiles" / profile), "-n", "--", "results/demo/report.csv")
     jobs = planned_jobs(result.stdout)
-    assert jobs["train"] > 0 and jobs["descriptors"] > 0
+    assert jobs["train"] > 0 and jobs["train_step"] > 0 and jobs["descriptors"] > 0
 
 
 def fake_slurm(folder, squeue_state: str, scontrol_state: str | None):

@@ -101,9 +101,10 @@ def test_descriptors_are_deterministic(demo_run, tmp_path):
     assert np.array_equal(before["hist"], again["hist"]) and np.array_equal(before["index"], again["index"])
 
 
-@pytest.mark.parametrize("output", ["results/source/demo/pretrain/model.pt", "results/demo/bank-gabor/selective/seed-0/iter-1/model.pt"])
+@pytest.mark.parametrize("output", ["results/source/demo/pretrain/model.pt", "results/demo/bank-gabor/selective/seed-0/iter-2/model.pt"])
 def test_training_is_reproducible(demo_run, tmp_path, output):
-    """Rerunning a training job with the same config reproduces its weights exactly."""
+    """Rerunning a training job with the same config reproduces its weights exactly (for the last
+    iteration, after retraining the earlier ones, whose model.pt the run deleted once read)."""
     workdir = copy_run(demo_run, tmp_path / "again")
     snakemake(workdir, "--force", "--", output)
     before = torch.load(demo_run / output, weights_only=True)
@@ -140,12 +141,42 @@ def test_changing_learning_rate_reruns_training_only(demo_run, tmp_path):
     jobs = jobs_after_change(demo_run, tmp_path / "lr", "train", "lr", 0.02)
     iterations = default_config()["selection"]["iterations"]
     trained = [m for m in default_config()["methods"] if m != "fusion"] + ["selective (cnn bank)"]
-    assert jobs["train"] == len(trained) * iterations
+    assert jobs["train"] + jobs["train_step"] == len(trained) * iterations
     # iteration 0's neighbours do not depend on training, nor do those of selective-noiter;
     # later ones follow the new entropies (joint-random matches selective's new counts)
     mining = ["selective (gabor)", "selective (cnn)", "selective-scratch", "selective-dtnh", "joint-random"]
     assert jobs["neighbours"] == len(mining) * (iterations - 1)
     assert not {"demo_data", "target_manifest", "source_manifest", "bounds", "descriptors", "knn", "pretrain"} & set(jobs)
+
+
+def test_changing_the_entropy_threshold_reruns_the_mining_runs_only(demo_run, tmp_path):
+    """delta reaches only the neighbour tables of mining iterations (a setting beside the input
+    files: Snakemake leaves params computed from input files out of its rerun trigger)."""
+    jobs = jobs_after_change(demo_run, tmp_path / "delta", "selection", "delta", 0.3)
+    iterations = default_config()["selection"]["iterations"]
+    mining = ["selective (gabor)", "selective (cnn)", "selective-scratch", "selective-dtnh", "joint-random"]
+    assert jobs["neighbours"] == len(mining) * (iterations - 1)
+    # their later iterations retrain, after iteration 0 is retrained for its model.pt (deleted once read)
+    assert jobs["train"] + jobs["train_step"] == len(mining) * iterations
+    assert jobs["fusion"] == 2 and jobs["report"] == 1
+    assert not {"target_manifest", "source_manifest", "bounds", "descriptors", "knn", "pretrain"} & set(jobs)
+
+
+def test_only_the_last_iterations_models_stay(demo_run):
+    last = default_config()["selection"]["iterations"] - 1
+    models = sorted(str(p.relative_to(demo_run / "results")) for p in (demo_run / "results").rglob("model.pt"))
+    trained = [m for m in default_config()["methods"] if m != "fusion"] + ["selective (cnn bank)"]
+    assert len(models) == len(trained) + 1, models  # and the pretrained model
+    assert all(m.endswith(f"iter-{last}/model.pt") for m in models if m != "source/demo/pretrain/model.pt"), models
+
+
+def test_keep_models_all_keeps_every_iteration(tmp_path):
+    config = default_config()
+    config["train"]["keep_models"] = "all"
+    write_config(tmp_path, config)
+    jobs = planned_jobs(snakemake(tmp_path, "-n", "--", "results/demo/report.csv").stdout)
+    trained = [m for m in config["methods"] if m != "fusion"] + ["selective (cnn bank)"]
+    assert "train_step" not in jobs and jobs["train"] == len(trained) * config["selection"]["iterations"]
 
 
 def test_unchanged_config_has_nothing_to_do(demo_run):

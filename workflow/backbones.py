@@ -48,10 +48,10 @@ class Backbone:
 
 def library_of(arch: str) -> tuple[str, str]:
     """('torchvision' | 'timm', model name) for a ``model.arch`` value; an unknown name is an error."""
-    import torchvision
-
     if arch.startswith("timm/"):
         return "timm", arch.removeprefix("timm/")
+    import torchvision
+
     if arch in torchvision.models.list_models(module=torchvision.models):
         return "torchvision", arch
     import timm

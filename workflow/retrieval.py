@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 DIVERGENCES = ("symmetric_kl", "jensen_shannon")
 TILE_ELEMENTS = 2**23  # float64 elements of one Jensen-Shannon tile (64 MiB)
@@ -70,6 +69,8 @@ def jensen_shannon_direct(p: np.ndarray, q: np.ndarray, weights: np.ndarray) -> 
 
 def jensen_shannon(p: np.ndarray, q: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted JS divergence of smoothed histograms for all pairs, in bounded tiles: (n_p, n_q) float32."""
+    import torch  # only here: the neighbours and kNN jobs start a second faster without it
+
     w = torch.from_numpy(np.repeat(weights.astype(np.float64), p.shape[-1]))
     p_flat = torch.from_numpy(p.reshape(len(p), -1).astype(np.float64))
     q_flat = torch.from_numpy(q.reshape(len(q), -1).astype(np.float64))

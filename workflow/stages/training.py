@@ -107,7 +107,8 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
     test_frame = read_manifest(test)
     _check_classes(test_frame, classes["target"], test)
     test_probs = predict(model, test_frame["path"].tolist(), settings.input_size, run_device)
-    save_checkpoint(model.cpu(), classes, out / "model.pt", optimizer_state if settings.run_epochs else None)
+    continued = settings.first_epoch + settings.epochs < settings.run_epochs  # a later iteration reads the momentum
+    save_checkpoint(model.cpu(), classes, out / "model.pt", optimizer_state if continued else None)
     write_csv(entropy, out / "entropy.csv")
     write_json({**stats, "n_source_images": n_source, "settings": dataclasses.asdict(settings)}, out / "train.json")
     _write_eval(test_frame, test_probs, str(out / "eval.csv"), str(out / "probs.h5"))
