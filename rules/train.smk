@@ -8,6 +8,7 @@ rule pretrain:
         "results/source/{source}/pretrain/model.pt",
     log:
         "logs/pretrain/{source}.log",
+    priority: 10  # most jobs wait for it: it goes first, on every core, before the scratch runs
     conda:
         "../envs/sjft.yaml"
     threads: 8  # capped at --cores
