@@ -89,3 +89,20 @@ def test_imagenet_source_head_is_the_classifiers_rows():
         build_model(LITE, {"source": ["cat", "n01443537"]}, "efficientnet-lite", source_head="imagenet")
     with pytest.raises(ValueError, match="no ImageNet classifier"):
         build_model(LITE, {"source": wnids}, "scratch", source_head="imagenet")
+
+
+def test_tiny_resnet_builds_with_torch_alone_and_has_resnet_names(tmp_path):
+    """The demo's backbone: no torchvision or timm import (seconds per job), ResNet's module names
+    (feature distillation's layer1-4, the CNN bank's first two convolutions), no library weights."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from workflow.model import build_model; build_model('tiny_resnet', {'target': ['a', 'b']}, "
+            "'scratch'); print(sorted({'torchvision', 'timm'} & set(sys.modules)))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    model = build_model("tiny_resnet", {"target": ["a", "b"]}, "scratch")
+    assert {"conv1", "layer1", "layer2", "layer3", "layer4"} <= set(dict(model.backbone.named_children()))
+    assert model.heads["target"](model.features(torch.rand(3, 3, 32, 32))).shape == (3, 2)
+    assert sum(p.numel() for p in model.parameters()) < 400_000
+    with pytest.raises(ValueError, match="tiny_resnet has no imagenet weights"):
+        backbones.create("tiny_resnet", "imagenet")

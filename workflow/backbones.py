@@ -2,7 +2,8 @@
 
 ``model.arch`` names a torchvision classification model (``resnet18``) or a timm model
 (``tf_efficientnet_lite0``); a plain name is looked up in torchvision first, then in timm, and
-``timm/<name>`` asks for timm explicitly. The starting weights (``model.init``) are
+``timm/<name>`` asks for timm explicitly. ``tiny_resnet`` is the demo's own small network
+(``tiny_resnet.py``), built without importing either library. The starting weights (``model.init``) are
 
 * ``scratch``: random;
 * ``imagenet``: the library's own ImageNet weights (a download on first use, cached by the
@@ -47,7 +48,9 @@ class Backbone:
 
 
 def library_of(arch: str) -> tuple[str, str]:
-    """('torchvision' | 'timm', model name) for a ``model.arch`` value; an unknown name is an error."""
+    """('sjft' | 'torchvision' | 'timm', model name) for a ``model.arch`` value; an unknown name is an error."""
+    if arch == "tiny_resnet":
+        return "sjft", arch
     if arch.startswith("timm/"):
         return "timm", arch.removeprefix("timm/")
     import torchvision
@@ -68,9 +71,19 @@ def create(arch: str, weights: str = "scratch") -> Backbone:
         raise ValueError(f"unknown weights {weights!r} (config key model.init); known: {', '.join(LIBRARY_WEIGHTS)} "
                          "or a checkpoint path")
     library, name = library_of(arch)
+    if library == "sjft":
+        return _tiny_resnet(weights)
     if library == "torchvision":
         return _torchvision(arch, name, weights)
     return _timm(arch, name, weights)
+
+
+def _tiny_resnet(weights: str) -> Backbone:
+    from .tiny_resnet import TinyResNet
+
+    if weights != "scratch":
+        raise ValueError(f"model.arch tiny_resnet has no {weights} weights: start it from pretrain, scratch or a checkpoint")
+    return Backbone(TinyResNet(), TinyResNet.feature_dim, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 
 
 def _torchvision(arch: str, name: str, weights: str) -> Backbone:
