@@ -40,7 +40,10 @@ def _torchvision_train_split(entry: dict) -> str:
 
 KINDS: dict[str, Kind] = {
     # procedural textures of the demo_data rule, with the table of related classes
-    "demo": Kind(made=lambda domain, entry: f"{DEMO_DATA}/{domain}", relations=lambda entry: f"{DEMO_DATA}/relations.csv"),
+    "demo": Kind(
+        made=lambda domain, entry: f"{DEMO_DATA}/{domain}",
+        relations=lambda entry: f"{DEMO_DATA}/relations.csv",
+    ),
     # the user's folder: root/<split>/<class>/<image> (a target) or root/<class>/<image> (a source)
     "imagefolder": Kind(),
     # a torchvision dataset by name, exported by the torchvision_export rule (workflow/tvdatasets.py)
