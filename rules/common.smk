@@ -1,4 +1,8 @@
-"""Shared by every rule: config validation, the target/source tables and input functions."""
+"""Shared by every rule: config validation, the target/source tables, input functions and the path layout.
+
+The facts they read live in one table each: the methods in workflow/methods.py, the filter banks
+in workflow/banks.py, the dataset kinds in workflow/kinds.py.
+"""
 
 import functools
 import json
@@ -26,7 +30,11 @@ shell.prefix(
 
 # only these names: a bare `import workflow` would hide Snakemake's own `workflow` object
 from workflow.backbones import LIBRARY_WEIGHTS  # model.init values that are not files
+from workflow.banks import check_banks, lookup as bank_spec
 from workflow.datasets import folder_fingerprint
+from workflow.kinds import DEMO_DATA, TORCHVISION, TORCHVISION_DATA, check_kinds
+from workflow.kinds import images_folder, made_folders, relations, user_root, lookup as kind_spec
+from workflow.methods import FUSION, METHODS, PER_BANK, SELECTIVE, check_methods, lookup as method_spec, uses_bank
 from workflow.report import split_token as parse_run  # (method, bank or "") of a run folder
 from workflow.schedule import max_neighbours, resolve_sigmas
 from workflow.stopping import forward_interrupts
@@ -42,47 +50,13 @@ ITERATIONS = SELECTION["iterations"]
 SIGMA0, SIGMA1 = resolve_sigmas(SELECTION["k0"], SELECTION.get("sigma0"), SELECTION.get("sigma1"))
 # the most neighbours any target image can reach: the length of every ranked list
 KMAX = max_neighbours(SELECTION["k0"], ITERATIONS, SIGMA0, SIGMA1)
-BANKS = config["bank"]["names"]  # the first is the main one: see PER_BANK
+BANKS = config["bank"]["names"]  # the first is the main one: see PER_BANK (workflow/methods.py)
 # the iterations whose model.pt stays (rule train) and those whose model.pt goes once read (train_step)
 if config["train"]["keep_models"] == "all":
     KEPT_ITERATIONS, TEMPORARY_ITERATIONS = r"\d+", "(?!)"  # (?!) matches nothing
 else:
     KEPT_ITERATIONS = str(ITERATIONS - 1)
     TEMPORARY_ITERATIONS = "|".join(map(str, range(ITERATIONS - 1))) or "(?!)"
-DEMO_DATA = "results/data/demo"
-
-
-def method(borrows=None, init="pretrained", mining=True, regularizer="none", dtnh=False):
-    return {"borrows": borrows, "init": init, "mining": mining, "regularizer": regularizer, "dtnh": dtnh}
-
-
-# Every trained method (README, "Methods"): which source images it borrows (none; all of the
-# pool; random ones matching selective's counts; its kNN neighbours, whose counts grow by its
-# own entropies when it mines hard samples), whether it starts from the pretrained model or
-# from scratch, its regularizer toward the starting model, and whether DTNH projects the
-# non-target gradient (workflow/regularizers.py).
-METHODS = {
-    "finetune": method(),
-    "scratch": method(init="scratch"),
-    "joint-all": method(borrows="all"),
-    "joint-random": method(borrows="random"),
-    "selective-noiter": method(borrows="knn", mining=False),
-    "selective": method(borrows="knn"),
-    "selective-scratch": method(borrows="knn", init="scratch"),
-    "selective-dtnh": method(borrows="knn", dtnh=True),
-    "l2sp": method(regularizer="l2sp"),
-    "dtnh-l2sp": method(regularizer="l2sp", dtnh=True),
-    "knowdist": method(regularizer="knowdist"),
-    "dtnh-knowdist": method(regularizer="knowdist", dtnh=True),
-}
-# Runs of kNN methods live under their filter bank: results/<target>/bank-<bank>/<method>/...
-# selective and fusion run once per bank of bank.names, the other kNN methods (the ablations)
-# with the main (first) bank only.
-PER_BANK = ("selective", "fusion")
-
-
-def uses_bank(name):
-    return name == "fusion" or METHODS[name]["borrows"] == "knn"
 
 
 def run_token(name, bank=None):
@@ -90,36 +64,9 @@ def run_token(name, bank=None):
     return f"bank-{bank or BANKS[0]}/{name}" if uses_bank(name) else name
 
 
+# the run folders of the trained methods (rules train, train_step) and of those with neighbour tables
 RUN_TOKENS = [run_token(m, b) for m in METHODS for b in (BANKS if uses_bank(m) else [None])]
-JOINT_TOKENS = [t for t in RUN_TOKENS if METHODS[parse_run(t)[0]]["borrows"] in ("knn", "random")]
-
-
-def check_torchvision_targets():
-    """Known dataset names; one export per dataset, so targets sharing one agree on its carve."""
-    from workflow.tvdatasets import DATASETS as TORCHVISION
-
-    carved = [n for n, spec in TORCHVISION.items() if spec.splits is None]
-    exports = {}
-    for name, target in TARGETS.items():
-        if target["kind"] != "torchvision":
-            continue
-        dataset = target["name"]
-        if dataset not in TORCHVISION:
-            raise ValueError(
-                f"config targets.{name}.name is {dataset!r}, not a known torchvision dataset: {', '.join(TORCHVISION)}"
-            )
-        if TORCHVISION[dataset].splits is not None and ("train_per_class" in target or "split_seed" in target):
-            raise ValueError(
-                f"config targets.{name}.train_per_class/split_seed: {dataset} has official splits; "
-                f"these keys apply only to {', '.join(carved)}"
-            )
-        carve = (target.get("train_per_class"), target.get("split_seed", 0))
-        first, first_carve = exports.setdefault(dataset, (name, carve))
-        if carve != first_carve:
-            raise ValueError(
-                f"config targets.{name}: {dataset} is exported once, to results/data/torchvision/{dataset}; "
-                f"its train_per_class and split_seed must match those of targets.{first}"
-            )
+JOINT_TOKENS = [t for t in RUN_TOKENS if method_spec(parse_run(t)[0]).borrows in ("knn", "random")]
 
 
 def check_config():
@@ -131,16 +78,9 @@ def check_config():
             )
         if name in ("source", "data"):
             raise ValueError(f"config targets: {name!r} is reserved for results/{name}/")
-    check_torchvision_targets()
-    if "fusion" in config["methods"] and "selective" not in config["methods"]:
-        raise ValueError("config methods: fusion averages the selective iterations; add selective")
-    if "joint-random" in config["methods"] and "selective" not in config["methods"]:
-        raise ValueError("config methods: joint-random matches selective's counts; add selective")
-    if "cnn" in BANKS and config["bank"]["cnn"]["model"] == "run" and config["model"]["init"] == "scratch":
-        raise ValueError(
-            "config bank.cnn.model is run, but model.init is scratch: untrained filters; "
-            "set model.init or bank.cnn.model: alexnet"
-        )
+    check_kinds(config)
+    check_methods(config["methods"])
+    check_banks(config)
 
 
 check_config()
@@ -160,8 +100,7 @@ wildcard_constraints:
 
 # ------------------------------------------------------------------ datasets
 
-# torchvision targets: downloaded into config data_dir, exported here as <name>/<split>/<class>/<image>
-TORCHVISION_DATA = "results/data/torchvision"
+# torchvision targets: downloaded into config data_dir, exported to TORCHVISION_DATA (workflow/kinds.py)
 TORCHVISION_DOWNLOADS = config.get("data_dir", "data/torchvision")
 
 
@@ -169,22 +108,8 @@ def source_of(target):
     return TARGETS[target]["source"]
 
 
-def torchvision_spec(target):
-    """The workflow/tvdatasets.py entry of a `kind: torchvision` target, else None."""
-    from workflow.tvdatasets import DATASETS as TORCHVISION
-
-    target = TARGETS[target]
-    return TORCHVISION[target["name"]] if target["kind"] == "torchvision" else None
-
-
-def torchvision_folder(target):
-    """The ImageFolder export of a `kind: torchvision` target (the torchvision_export rule)."""
-    return f"{TORCHVISION_DATA}/{TARGETS[target]['name']}"
-
-
 def train_split(target):
-    spec = torchvision_spec(target)
-    return TARGETS[target].get("train_split", spec.train_split if spec else "train")
+    return TARGETS[target].get("train_split", kind_spec(TARGETS[target]["kind"]).train_split(TARGETS[target]))
 
 
 def test_split(target):
@@ -197,11 +122,8 @@ def get_source_cap_arg(wildcards):
 
 
 def get_target_files(wildcards):
-    """The demo generator's output or the torchvision export, when the target is one of these."""
-    kind = TARGETS[wildcards.target]["kind"]
-    if kind == "demo":
-        return [f"{DEMO_DATA}/target"]
-    return [torchvision_folder(wildcards.target)] if kind == "torchvision" else []
+    """The target's images when a rule makes them (the demo generator, the torchvision export)."""
+    return made_folders("target", TARGETS[wildcards.target])
 
 
 def get_target_manifest_args(wildcards):
@@ -225,7 +147,7 @@ def torchvision_names():
 def get_torchvision_export_args(wildcards):
     """The carve of a dataset without official splits, as the targets that use it set it."""
     for target in TARGETS.values():
-        if target["kind"] == "torchvision" and target["name"] == wildcards.dataset:
+        if target["kind"] == TORCHVISION and target["name"] == wildcards.dataset:
             args = f"--split-seed {target.get('split_seed', 0)}"
             if "train_per_class" in target:
                 args += f" --train-per-class {target['train_per_class']}"
@@ -234,48 +156,43 @@ def get_torchvision_export_args(wildcards):
 
 
 def get_source_files(wildcards):
-    return [f"{DEMO_DATA}/source"] if SOURCES[wildcards.source]["kind"] == "demo" else []
+    return made_folders("source", SOURCES[wildcards.source])
 
 
 def get_target_root(wildcards):
-    target = TARGETS[wildcards.target]
-    if target["kind"] == "torchvision":
-        return torchvision_folder(wildcards.target)
-    return f"{DEMO_DATA}/target" if target["kind"] == "demo" else target["root"]
+    return images_folder("target", TARGETS[wildcards.target])
 
 
 def get_source_root(wildcards):
-    source = SOURCES[wildcards.source]
-    return f"{DEMO_DATA}/source" if source["kind"] == "demo" else source["root"]
+    return images_folder("source", SOURCES[wildcards.source])
 
 
 # A user's image folders are not outputs of a rule, so their changes reach the manifests as a
 # parameter: a digest of every image's path, size and modification time (rewritten, added or
-# removed images rerun the manifest and what depends on it). Demo and torchvision folders are
-# rule outputs, tracked as inputs.
+# removed images rerun the manifest and what depends on it). The folders a rule makes (workflow/kinds.py)
+# are tracked as inputs.
 images_digest = functools.cache(folder_fingerprint)  # params are asked for more than once
 
 
 def get_target_images(wildcards):
     target = TARGETS[wildcards.target]
-    if target["kind"] != "imagefolder":
+    root = user_root(target)
+    if root is None:
         return ""
     splits = [train_split(wildcards.target)]
     if not (target.get("holdout_folds") or target.get("holdout_per_class")):
         splits.append(test_split(wildcards.target))
-    return images_digest(*(os.path.join(target["root"], split) for split in splits))
+    return images_digest(*(os.path.join(root, split) for split in splits))
 
 
 def get_source_images(wildcards):
-    source = SOURCES[wildcards.source]
-    return images_digest(source["root"]) if source["kind"] == "imagefolder" else ""
+    root = user_root(SOURCES[wildcards.source])
+    return "" if root is None else images_digest(root)
 
 
 def get_relations(target):
     """The related-classes table of a target, if it has one (the demo always does)."""
-    if TARGETS[target]["kind"] == "demo":
-        return f"{DEMO_DATA}/relations.csv"
-    return TARGETS[target].get("relations")
+    return relations(TARGETS[target])
 
 
 def target_manifest(target, split):
@@ -313,20 +230,19 @@ def knn_index(target, bank):
     return f"results/{target}/bank-{bank}/knn.h5"
 
 
-def cnn_model(target):
-    """The network of the CNN bank: torchvision's AlexNet, or the run's own starting model
-    (library weights by name, or a checkpoint file)."""
-    model = config["bank"]["cnn"]["model"]
-    if model == "run":
-        return pretrained_checkpoint(target) or config["model"]["init"]
-    return model
+def bank_settings(target, name):
+    """A bank's settings (workflow/banks.py), given the run's starting model: library weights by
+    name, or a checkpoint file."""
+    start = pretrained_checkpoint(target) or config["model"]["init"]
+    return bank_spec(name).settings(config, start)
 
 
 def get_bank_inputs(wildcards):
-    """The CNN bank reads its network's checkpoint (when it is a file of ours)."""
+    """A bank that takes a network's filters reads its checkpoint (when it is a file of ours)."""
     inputs = {"manifest": target_manifest(wildcards.target, "train")}
-    if wildcards.bank == "cnn" and cnn_model(wildcards.target) not in ("alexnet", *LIBRARY_WEIGHTS):
-        inputs["model"] = cnn_model(wildcards.target)
+    network = bank_spec(wildcards.bank).network(bank_settings(wildcards.target, wildcards.bank))
+    if network and network not in ("alexnet", *LIBRARY_WEIGHTS):
+        inputs["model"] = network
     return inputs
 
 
@@ -347,11 +263,7 @@ def cli_options(**options):
 
 
 def get_bank_settings(wildcards):
-    if wildcards.bank == "gabor":
-        settings = config["bank"]["gabor"]
-    else:
-        settings = dict(config["bank"]["cnn"], model=cnn_model(wildcards.target), arch=config["model"]["arch"])
-    return json.dumps(settings, sort_keys=True)
+    return json.dumps(bank_settings(wildcards.target, wildcards.bank), sort_keys=True)
 
 
 def get_bounds_args(wildcards):
@@ -401,13 +313,13 @@ def get_neighbour_inputs(wildcards):
     name, bank = parse_run(wildcards.joint_run)
     inputs = {"targets": target_manifest(wildcards.target, "train")}
     iteration = int(wildcards.iter)
-    if METHODS[name]["borrows"] == "knn":
+    if method_spec(name).borrows == "knn":
         inputs["knn"] = knn_index(wildcards.target, bank)
-        if iteration > 0 and METHODS[name]["mining"]:
+        if iteration > 0 and method_spec(name).mining:
             inputs["entropy"] = f"{token_dir(wildcards, wildcards.joint_run, iteration - 1)}/entropy.csv"
     else:
         inputs["pool"] = source_manifest(wildcards.target)
-        inputs["match"] = f"{token_dir(wildcards, run_token('selective'), iteration)}/neighbours.csv"
+        inputs["match"] = f"{token_dir(wildcards, run_token(SELECTIVE), iteration)}/neighbours.csv"
     return inputs
 
 
@@ -424,9 +336,9 @@ def get_neighbour_files(wildcards, input):
 def get_neighbour_settings(wildcards):
     """The counts' rule: k0 (iteration 0, or no mining), the entropy rule, or random lists of KMAX."""
     name, _ = parse_run(wildcards.joint_run)
-    if METHODS[name]["borrows"] != "knn":
+    if method_spec(name).borrows != "knn":
         return cli_options(length=KMAX, seed=wildcards.seed)
-    if int(wildcards.iter) > 0 and METHODS[name]["mining"]:
+    if int(wildcards.iter) > 0 and method_spec(name).mining:
         return cli_options(delta=SELECTION["delta"], sigma0=SIGMA0, sigma1=SIGMA1)
     return cli_options(k0=SELECTION["k0"])
 
@@ -442,25 +354,25 @@ def pretrained_checkpoint(target):
 
 def start_model(name):
     """What a method's first iteration starts from: the configured init, or scratch."""
-    return "scratch" if METHODS[name]["init"] == "scratch" else config["model"]["init"]
+    return "scratch" if method_spec(name).init == "scratch" else config["model"]["init"]
 
 
 def get_train_inputs(wildcards):
     """Manifests, the neighbour table of joint methods, and the weights to start from."""
     name, _ = parse_run(wildcards.run)
-    spec = METHODS[name]
+    spec = method_spec(name)
     inputs = {"target": target_manifest(wildcards.target, "train"), "test": target_manifest(wildcards.target, "test")}
-    if spec["borrows"]:
+    if spec.borrows:
         inputs["source"] = source_manifest(wildcards.target)
-    if spec["borrows"] in ("knn", "random"):
+    if spec.borrows in ("knn", "random"):
         inputs["neighbours"] = f"{token_dir(wildcards, wildcards.run, wildcards.iter)}/neighbours.csv"
     iteration = int(wildcards.iter)
-    pretrained = pretrained_checkpoint(wildcards.target) if spec["init"] == "pretrained" else None
+    pretrained = pretrained_checkpoint(wildcards.target) if spec.init == "pretrained" else None
     if iteration > 0:
         inputs["init"] = f"{token_dir(wildcards, wildcards.run, iteration - 1)}/model.pt"
     elif pretrained:
         inputs["init"] = pretrained
-    if spec["regularizer"] != "none" and pretrained:
+    if spec.regularizer != "none" and pretrained:
         inputs["anchor"] = pretrained
     return inputs
 
@@ -469,7 +381,7 @@ def get_train_files(wildcards, input):
     name, _ = parse_run(wildcards.run)
     files = {"init": input.init if "init" in input.keys() else start_model(name)}
     files.update({key: input[key] for key in ("source", "neighbours") if key in input.keys()})
-    if METHODS[name]["regularizer"] != "none":
+    if method_spec(name).regularizer != "none":
         files["anchor"] = input.anchor if "anchor" in input.keys() else start_model(name)
     return cli_options(**files)
 
@@ -480,7 +392,7 @@ def get_train_heads(wildcards):
         return "--keep-heads target source"
     if config["train"]["source_head"] == "pretrained":
         return "--keep-heads source"
-    borrows = METHODS[parse_run(wildcards.run)[0]]["borrows"]
+    borrows = method_spec(parse_run(wildcards.run)[0]).borrows
     if config["train"]["source_head"] == "imagenet" and borrows:
         return "--source-head imagenet"
     return ""
@@ -511,22 +423,22 @@ def get_train_settings(wildcards):
     # every iteration draws its own pairs and crops: seed and iteration both feed the seed
     seed = int(wildcards.seed) * 1000 + int(wildcards.iter)
     settings = json.loads(schedule_settings("train", config["train"]["epochs_per_iteration"], seed))
-    spec = METHODS[parse_run(wildcards.run)[0]]
-    settings.update(regularizer=spec["regularizer"], dtnh=spec["dtnh"])
+    spec = method_spec(parse_run(wildcards.run)[0])
+    settings.update(regularizer=spec.regularizer, dtnh=spec.dtnh)
     if int(wildcards.iter) > 0:  # the heads were warmed up before the first iteration
         settings["warmup_epochs"] = 0
     if config["train"]["lr_schedule"] == "run":  # one schedule over the iterations (workflow/joint.py)
         epochs = config["train"]["epochs_per_iteration"]
         settings.update(run_epochs=epochs * ITERATIONS, first_epoch=epochs * int(wildcards.iter))
-    if spec["init"] == "scratch":
+    if spec.init == "scratch":
         settings["freeze_bn"] = False  # no pretrained statistics to keep
-    if spec["regularizer"] != "none":
-        settings.update(config["regularization"][spec["regularizer"]])
+    if spec.regularizer != "none":
+        settings.update(config["regularization"][spec.regularizer])
     return json.dumps(settings, sort_keys=True)
 
 
 def get_fusion_probs(wildcards):
-    selective = run_token("selective", wildcards.bank)
+    selective = run_token(SELECTIVE, wildcards.bank)
     return [f"{token_dir(wildcards, selective, m)}/probs.h5" for m in range(ITERATIONS)]
 
 
@@ -543,7 +455,7 @@ def get_report_inputs(wildcards):
     inputs = {"train": target_manifest(t, "train"), "source": source_manifest(t), "runs": []}
     for token in report_runs():
         for seed in config["seeds"]:
-            if parse_run(token)[0] == "fusion":
+            if parse_run(token)[0] == FUSION:
                 inputs["runs"].append(f"results/{t}/{token}/seed-{seed}/eval.csv")
                 continue
             for m in range(ITERATIONS):
@@ -597,10 +509,10 @@ def get_html_inputs(wildcards):
         "source": source_manifest(t),
         "knn": [knn_index(t, bank) for bank in BANKS],
     }
-    if "selective" in config["methods"]:
+    if SELECTIVE in config["methods"]:
         seed = config["seeds"][0]
         inputs["neighbours"] = [
-            f"{run_dir(t, 'selective', seed, m, bank=BANKS[0])}/neighbours.csv" for m in range(ITERATIONS)
+            f"{run_dir(t, SELECTIVE, seed, m, bank=BANKS[0])}/neighbours.csv" for m in range(ITERATIONS)
         ]
     inputs.update(html_class_tables(t))
     return inputs

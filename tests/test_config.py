@@ -78,3 +78,24 @@ def test_cnn_bank_refuses_untrained_filters(tmp_path):
     config = default_config()
     config["model"]["init"] = "scratch"
     assert "bank.cnn.model" in dry_run_error(tmp_path, config)
+
+
+def test_unknown_method_is_named(tmp_path):
+    config = default_config()
+    config["methods"].append("mixup")
+    message = dry_run_error(tmp_path, config)
+    assert "'mixup' is not a method" in message and "selective-dtnh" in message  # the known ones, listed
+
+
+def test_unknown_bank_is_named(tmp_path):
+    config = default_config()
+    config["bank"]["names"] = ["gabor", "sift"]
+    message = dry_run_error(tmp_path, config)
+    assert "bank.names: 'sift' is not a filter bank" in message and "gabor, cnn" in message
+
+
+def test_unknown_dataset_kind_is_named(tmp_path):
+    config = default_config()
+    config["sources"]["demo"]["kind"] = "torchvision"  # a kind of targets only
+    message = dry_run_error(tmp_path, config)
+    assert "sources.demo.kind is 'torchvision'" in message and "demo, imagefolder" in message

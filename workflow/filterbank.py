@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .banks import lookup
+
 ONE_OCTAVE = math.sqrt(math.log(2) / 2) * 3 / math.pi  # s * f for a bandwidth of one octave
 
 
@@ -282,4 +284,5 @@ def make_bank(name: str, settings: dict):
     if name == "cnn":
         return CNNBank(model=settings["model"], arch=settings.get("arch", "resnet18"),
                        layers=settings.get("layers"), activation=bool(settings.get("activation", False)))
-    raise ValueError(f"unknown filter bank {name!r} (config key bank.names); known: gabor, cnn")
+    lookup(name)  # a bank of the table without filters here is a bug: name it either way
+    raise ValueError(f"filter bank {name!r} is in workflow/banks.py but has no filters in make_bank")

@@ -24,6 +24,7 @@ import pandas as pd
 from .datasets import read_manifest
 from .evaluation import mean_class_accuracy, top1
 from .io import read_json
+from .methods import FUSION, SELECTIVE
 
 ACCURACIES = ["top1", "mean_class_acc"]
 AVERAGED = ["n_source_images", "n_pairs", "mean_k", "train_seconds", "retrieval_precision", "random_precision",
@@ -116,8 +117,8 @@ def build_runs(results: str, target: str, runs: list[str], seeds: list[int], ite
         method, bank = split_token(token)
         for seed in seeds:
             key = {"target": target, "method": method, "bank": bank, "seed": seed}
-            if method == "fusion":
-                selective = results / f"bank-{bank}" / "selective" / f"seed-{seed}"
+            if method == FUSION:
+                selective = results / f"bank-{bank}" / SELECTIVE / f"seed-{seed}"
                 parts = [_row(selective / f"iter-{m}", None, len(targets)) for m in range(iterations)]
                 row = _accuracy(results / token / f"seed-{seed}" / "eval.csv")
                 row.update({k: parts[-1][k] for k in ("n_source_images", "n_pairs", "mean_k")},
@@ -148,7 +149,7 @@ def paired_differences(runs: pd.DataFrame, metric: str = "mean_class_acc") -> pd
     last = runs[runs["iteration"] == runs["iteration"].max()]
     scores = last.pivot_table(index="seed", columns=["method", "bank"], values=metric)
     rows = []
-    for method, bank in [c for c in scores.columns if c[0] == "selective"]:
+    for method, bank in [c for c in scores.columns if c[0] == SELECTIVE]:
         for base_method, base_bank in scores.columns:
             if (base_method, base_bank) == (method, bank):
                 continue

@@ -11,9 +11,11 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from ..methods import FINETUNE, SELECTIVE
+
 METRICS = {"mean_class_acc": "mean-class accuracy", "top1": "top-1 accuracy"}
-MAIN_METHOD = "selective"
-REFERENCE_METHOD = "finetune"
+MAIN_METHOD = SELECTIVE
+REFERENCE_METHOD = FINETUNE
 # Tableau 10 without its red, which marks the main method
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#ff9da7", "#bab0ac",
            "#1f77b4", "#8c564b", "#17becf"]
