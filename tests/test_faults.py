@@ -26,6 +26,7 @@ from conftest import (
 from workflow.io import read_h5
 
 pytestmark = pytest.mark.slow
+LAST = default_config()["selection"]["iterations"] - 1  # the iteration whose model.pt the run keeps
 
 # the config changes below (batch size, memory, checkpoint interval) do not change results: only
 # modification times decide what else reruns, so the killed job runs alone, as in a real failure
@@ -89,7 +90,7 @@ def test_killed_knn_job_is_redone_identically(demo_run, tmp_path):
 
 
 def test_killed_training_job_resumes_from_its_last_epoch(demo_run, tmp_path):
-    folder = "results/demo/bank-gabor/selective/seed-0/iter-2"  # the earlier iterations' models are retrained first
+    folder = f"results/demo/bank-gabor/selective/seed-0/iter-{LAST}"  # the earlier iterations' models are retrained first
     workdir = killed_run(demo_run, tmp_path / "run", train={"checkpoint_seconds": 0})
     state = workdir / folder / "resume.pt"
     kill_when(workdir, f"{folder}/model.pt", state.exists)
@@ -97,7 +98,7 @@ def test_killed_training_job_resumes_from_its_last_epoch(demo_run, tmp_path):
 
     rerun = snakemake(workdir, *ONLY_THIS_JOB, "--rerun-incomplete", "--", f"{folder}/model.pt")
     assert planned_jobs(rerun.stdout + rerun.stderr) == {"train": 1}
-    log = (workdir / "logs/train/demo/bank-gabor/selective-0-2.log").read_text()
+    log = (workdir / f"logs/train/demo/bank-gabor/selective-0-{LAST}.log").read_text()
     assert f"after epoch {saved_epoch + 1}" in log and "epoch 1/" not in log  # resumed, not restarted
     assert not state.exists()
     before = flat(torch.load(demo_run / folder / "model.pt", weights_only=True))
@@ -134,9 +135,9 @@ def test_sigint_to_snakemake_alone_stops_training_which_saves_its_step_and_resum
     """Snakemake's local executor waits for running jobs when interrupted; the Snakefile forwards
     the SIGINT, so the training job saves its state at once and the rerun continues it. (Longer
     epochs than the demo's: only this job reruns, as --rerun-triggers mtime leaves the others.)"""
-    folder, epochs = "results/demo/bank-gabor/selective/seed-0/iter-2", 300  # long enough to stop mid-way
+    folder, epochs = f"results/demo/bank-gabor/selective/seed-0/iter-{LAST}", 300  # long enough to stop mid-way
     workdir = killed_run(demo_run, tmp_path / "run", train={"checkpoint_seconds": 3600, "epochs_per_iteration": epochs})
-    log = workdir / "logs/train/demo/bank-gabor/selective-0-2.log"
+    log = workdir / f"logs/train/demo/bank-gabor/selective-0-{LAST}.log"
     command, env = snakemake_command(workdir, *ONLY_THIS_JOB, "--force", "--", f"{folder}/model.pt")
     process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)

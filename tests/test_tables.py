@@ -51,7 +51,7 @@ def test_bank_settings_are_unchanged():
     settings = {name: json.dumps(bank.settings(config, "results/source/demo/pretrain/model.pt"), sort_keys=True)
                 for name, bank in BANKS.items()}
     assert settings["gabor"] == '{"frequencies": [0.05, 0.1, 0.2, 0.4], "orientations": 6, "pyramid": true}'
-    assert settings["cnn"] == ('{"activation": false, "arch": "timm/test_resnet", "layers": null, '
+    assert settings["cnn"] == (f'{{"activation": false, "arch": "{config["model"]["arch"]}", "layers": null, '
                                '"model": "results/source/demo/pretrain/model.pt"}')
     config["bank"]["cnn"]["model"] = "alexnet"
     assert bank_spec("cnn").settings(config, "imagenet")["model"] == "alexnet"

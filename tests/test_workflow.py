@@ -101,7 +101,11 @@ def test_descriptors_are_deterministic(demo_run, tmp_path):
     assert np.array_equal(before["hist"], again["hist"]) and np.array_equal(before["index"], again["index"])
 
 
-@pytest.mark.parametrize("output", ["results/source/demo/pretrain/model.pt", "results/demo/bank-gabor/selective/seed-0/iter-2/model.pt"])
+LAST = default_config()["selection"]["iterations"] - 1  # the iteration whose model.pt the run keeps
+
+
+@pytest.mark.parametrize("output", ["results/source/demo/pretrain/model.pt",
+                                    f"results/demo/bank-gabor/selective/seed-0/iter-{LAST}/model.pt"])
 def test_training_is_reproducible(demo_run, tmp_path, output):
     """Rerunning a training job with the same config reproduces its weights exactly (for the last
     iteration, after retraining the earlier ones, whose model.pt the run deleted once read)."""
