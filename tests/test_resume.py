@@ -120,9 +120,13 @@ def test_a_stop_request_saves_the_step_and_the_rerun_ends_with_the_uninterrupted
         return result
 
     monkeypatch.setattr(torch.optim.SGD, "step", step_then_signal)
-    with pytest.raises(Stopped, match="stopped on SIGINT in epoch 4 of 4, after step 2"):
-        train(problem, Resume(tmp_path / "resume.pt", "job", every_seconds=3600))
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (pytest may run under nohup)
+    try:
+        with pytest.raises(Stopped, match="stopped on SIGINT in epoch 4 of 4, after step 2"):
+            train(problem, Resume(tmp_path / "resume.pt", "job", every_seconds=3600))
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, previous)
     monkeypatch.setattr(torch.optim.SGD, "step", original_step)
     saved = torch.load(tmp_path / "resume.pt", weights_only=False)
     assert saved["epoch"] == 2 and saved["partial"]["batch"] == 2

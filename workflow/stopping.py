@@ -46,10 +46,16 @@ def descendants(pid: int) -> list[int]:
 
 
 def forward_interrupts() -> None:
-    """Make SIGINT to this process (Snakemake) reach every process it started, then stop it as before."""
+    """Make SIGINT to this process (Snakemake) reach every process it started, then stop it as before.
+
+    Not where SIGINT is ignored (a background job of a non-interactive shell, ``nohup``): whoever
+    started Snakemake asked it not to stop on one.
+    """
     if threading.current_thread() is not threading.main_thread():
         return
     previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        return
 
     def forward(signum, frame):
         for pid in descendants(os.getpid()):
@@ -64,7 +70,8 @@ def forward_interrupts() -> None:
 
 
 class StopRequest:
-    """While entered, SIGINT and SIGTERM set ``requested`` instead of stopping; a second one stops at once."""
+    """While entered, SIGINT and SIGTERM set ``requested`` instead of stopping; a second one stops at once.
+    A signal the process was started ignoring stays ignored."""
 
     def __init__(self):
         self.requested: str | None = None
@@ -72,7 +79,8 @@ class StopRequest:
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
+            self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS
+                              if signal.getsignal(s) is not signal.SIG_IGN}
         return self
 
     def __exit__(self, *exc) -> None:
