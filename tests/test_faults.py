@@ -90,7 +90,7 @@ def test_killed_knn_job_is_redone_identically(demo_run, tmp_path):
 
 
 def test_killed_training_job_resumes_from_its_last_epoch(demo_run, tmp_path):
-    folder = f"results/demo/bank-gabor/selective/seed-0/iter-{LAST}"  # the earlier iterations' models are retrained first
+    folder = f"results/demo/bank-gabor/selective/seed-0/iter-{LAST}"  # kept: iterations before it are retrained first
     workdir = killed_run(demo_run, tmp_path / "run", train={"checkpoint_seconds": 0})
     state = workdir / folder / "resume.pt"
     kill_when(workdir, f"{folder}/model.pt", state.exists)

@@ -13,7 +13,6 @@ from conftest import copy_run, default_config, planned_jobs, snakemake, write_co
 
 from workflow.io import read_h5
 
-pytestmark = pytest.mark.slow
 
 
 ALL_METHODS = {"finetune", "scratch", "joint-all", "joint-random", "selective-noiter", "selective", "selective-scratch",
