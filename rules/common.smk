@@ -399,7 +399,8 @@ def get_train_heads(wildcards):
 
 
 def schedule_settings(section, epochs, seed):
-    """The JSON --settings of a training command, from a config section (train or pretrain)."""
+    """The JSON --settings of a training command (workflow.joint.TrainSettings), every value from
+    a config section (train or pretrain): the config is the only home of their defaults."""
     keys = [
         "batch_size",
         "lr",
@@ -409,12 +410,13 @@ def schedule_settings(section, epochs, seed):
         "weight_decay",
         "flip",
         "crop_padding",
-        "freeze_bn",
         "workers",
     ]
     if section == "train":
-        keys += ["source_weight", "warmup_epochs", "warmup_lr"]
-    settings = {k: config[section][k] for k in keys if k in config[section]}
+        keys += ["freeze_bn", "source_weight", "warmup_epochs", "warmup_lr"]
+    settings = {k: config[section][k] for k in keys}
+    if section == "pretrain":
+        settings["freeze_bn"] = False  # from scratch: no running statistics to keep
     settings.update(epochs=epochs, seed=seed, input_size=config["model"]["input_size"])
     return json.dumps(settings, sort_keys=True)
 

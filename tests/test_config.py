@@ -99,3 +99,27 @@ def test_unknown_dataset_kind_is_named(tmp_path):
     config["sources"]["demo"]["kind"] = "torchvision"  # a kind of targets only
     message = dry_run_error(tmp_path, config)
     assert "sources.demo.kind is 'torchvision'" in message and "demo, imagefolder" in message
+
+
+def test_training_settings_have_one_home_the_config(tmp_path):
+    """Every pretrain and train job's --settings builds a TrainSettings, whose config-backed fields
+    have no defaults of their own, and each value is the config's (the demo's plan, a dry run)."""
+    import dataclasses
+    import json
+    import re
+
+    from workflow.joint import TrainSettings
+
+    config = default_config()
+    write_config(tmp_path, config)
+    plan = snakemake(tmp_path, "-n", "-p", "--", "results/demo/report.csv").stdout
+    commands = re.findall(r"python -m workflow --threads \d+ (pretrain|train) .*?--settings '(\{.*?\})'", plan)
+    assert {stage for stage, _ in commands} == {"pretrain", "train"}
+    required = {f.name for f in dataclasses.fields(TrainSettings) if f.default is dataclasses.MISSING}
+    assert {"head_lr_mult", "lr_step", "momentum", "weight_decay", "input_size", "flip", "freeze_bn"} <= required
+    for stage, text in commands:
+        settings = json.loads(text)
+        TrainSettings(**settings)  # nothing missing
+        section = config["pretrain" if stage == "pretrain" else "train"]
+        for key in required & set(section):
+            assert settings[key] == section[key] or (key == "freeze_bn" and not settings[key]), (stage, key)

@@ -47,7 +47,9 @@ def identify(images: torch.Tensor, items) -> list[int]:
 
 
 def settings(**overrides) -> TrainSettings:
-    base = {"epochs": 1, "batch_size": 3, "lr": 0.01, "input_size": SIZE, "crop_padding": 2, "flip": True, "workers": 0, "seed": 3}
+    base = {"epochs": 1, "batch_size": 3, "lr": 0.01, "head_lr_mult": 10.0, "lr_step": 0.67, "momentum": 0.9,
+            "weight_decay": 1e-4, "input_size": SIZE, "crop_padding": 2, "flip": True, "freeze_bn": False, "workers": 0,
+            "seed": 3, "source_weight": 1.0}
     return TrainSettings(**{**base, **overrides})
 
 

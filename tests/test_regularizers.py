@@ -228,7 +228,9 @@ def test_dtnh_training_reduces_the_loss(tmp_path, regularizer, alpha):
     model = JointNet("resnet18", {"target": 2})
     anchor = copy.deepcopy(model)
     before = cross_entropy(softmax_outputs(model, paths), labels)
-    settings = TrainSettings(epochs=8, batch_size=8, lr=0.001, input_size=SIZE, crop_padding=2, seed=0,
+    settings = TrainSettings(epochs=8, batch_size=8, lr=0.001, head_lr_mult=10.0, lr_step=0.67, momentum=0.9,
+                             weight_decay=1e-4, input_size=SIZE, flip=True, crop_padding=2, freeze_bn=False, workers=0, seed=0,
+                             layers=("layer1", "layer2", "layer3", "layer4"),
                              regularizer=regularizer, alpha=alpha, beta=0.01, dtnh=True)
     result = fit(model, train, settings, "cpu", anchor=anchor)
     after = cross_entropy(softmax_outputs(model, paths), labels)

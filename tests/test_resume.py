@@ -41,8 +41,9 @@ def model():
     return build_model("resnet18", {"target": ["r", "b"], "source": ["g", "y", "k"]}, "scratch")
 
 
-SETTINGS = TrainSettings(epochs=4, batch_size=4, lr=0.02, input_size=SIZE, crop_padding=2, flip=True, seed=5,
-                         lr_step=0.5, dtnh=True, regularizer="l2sp")
+SETTINGS = TrainSettings(epochs=4, batch_size=4, lr=0.02, head_lr_mult=10.0, lr_step=0.5, momentum=0.9, weight_decay=1e-4,
+                         input_size=SIZE, flip=True, crop_padding=2, freeze_bn=False, workers=0, seed=5, source_weight=1.0,
+                         dtnh=True, regularizer="l2sp", alpha=0.01, beta=0.01)
 
 
 def train(problem, resume=None):

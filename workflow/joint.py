@@ -38,29 +38,43 @@ class TrainingDiverged(ValueError):
 
 @dataclass
 class TrainSettings:
+    """One fit's settings, as the rules build them from the config (``config/config.yaml`` is the
+    only home of their values). The fields without a default are always given; those with one are
+    switches that are off unless the config turns them on, and the values a switch needs
+    (``source_weight`` with source images, ``warmup_lr`` with warm-up epochs, ``alpha``, ``beta``
+    and ``layers`` with a regularizer) are checked to be given."""
+
     epochs: int
     batch_size: int
     lr: float
-    head_lr_mult: float = 10.0
-    lr_step: float = 0.67
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    source_weight: float = 1.0
-    input_size: int = 64
-    flip: bool = True
-    crop_padding: int = 4
-    freeze_bn: bool = False
+    head_lr_mult: float
+    lr_step: float
+    momentum: float
+    weight_decay: float
+    input_size: int
+    flip: bool
+    crop_padding: int
+    freeze_bn: bool
+    workers: int
+    seed: int
+    source_weight: float | None = None  # the source loss's weight, when source images are borrowed
     regularizer: str = "none"  # none | l2sp | knowdist (see regularizers.py)
-    alpha: float = 0.01
-    beta: float = 0.01
-    layers: tuple[str, ...] = ("layer1", "layer2", "layer3", "layer4")
+    alpha: float | None = None
+    beta: float | None = None
+    layers: tuple[str, ...] = ()
     dtnh: bool = False
-    workers: int = 0
-    seed: int = 0
     warmup_epochs: int = 0  # epochs of the heads alone (backbone frozen) before joint training
-    warmup_lr: float = 0.01
+    warmup_lr: float | None = None
     run_epochs: int = 0  # epochs of the whole run's schedule (0: this fit's own); see make_optimizer
     first_epoch: int = 0  # where this fit starts in the run's schedule
+
+    def __post_init__(self):
+        needed = {"warmup_lr": self.warmup_epochs > 0, "alpha": self.regularizer != "none",
+                  "beta": self.regularizer == "l2sp", "layers": self.regularizer == "knowdist"}
+        missing = [name for name, wanted in needed.items() if wanted and getattr(self, name) in (None, ())]
+        if missing:
+            raise ValueError(f"training settings lack {', '.join(missing)} (regularizer {self.regularizer}, "
+                             f"warmup_epochs {self.warmup_epochs})")
 
 
 def to_tensor(path: str, size: int) -> torch.Tensor:
@@ -203,6 +217,8 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
     ``optimizer_state`` (the previous iteration's, in a run with one schedule) carries its
     momentum over; the returned figures hold the final one under ``optimizer_state``.
     """
+    if source_items is not None and settings.source_weight is None:
+        raise ValueError("training settings lack source_weight, needed with source images")
     torch.manual_seed(settings.seed)
     steps_per_epoch = -(-len(target_items) // settings.batch_size)
     steps = settings.epochs * steps_per_epoch
