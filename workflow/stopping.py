@@ -29,20 +29,34 @@ class Stopped(KeyboardInterrupt):
 
 
 def descendants(pid: int) -> list[int]:
-    """The processes below ``pid`` (children first), from ``ps``'s process table."""
-    try:
-        table = subprocess.run(["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return []
+    """The processes below ``pid`` (children first): from /proc on Linux, else from ``ps``."""
     children: dict[int, list[int]] = {}
-    for line in table.splitlines():
-        child, parent = map(int, line.split())
+    for child, parent in _parents():
         children.setdefault(parent, []).append(child)
     found, frontier = [], [pid]
     while frontier:
         frontier = [c for p in frontier for c in children.get(p, []) if c != os.getpid()]
         found += frontier
     return found
+
+
+def _parents() -> list[tuple[int, int]]:
+    """(pid, parent pid) of every process."""
+    if os.path.isdir("/proc/self"):
+        pairs = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    # "pid (command) state ppid ...": the command may hold spaces and parentheses
+                    pairs.append((int(entry), int(f.read().rsplit(")", 1)[1].split()[1])))
+            except (ValueError, OSError, IndexError):  # not a process, or it has just ended
+                continue
+        return pairs
+    try:
+        table = subprocess.run(["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    return [(int(child), int(parent)) for child, parent in (line.split() for line in table.splitlines())]
 
 
 def forward_interrupts() -> None:
