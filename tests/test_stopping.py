@@ -14,7 +14,6 @@ from workflow.stopping import StopRequest, descendants
 
 def test_descendants_are_the_whole_tree_below_a_process():
     shell = subprocess.Popen(["bash", "-c", "sleep 30 & sleep 30; wait"])
-    found = []
     try:
         deadline = time.monotonic() + 10
         while len(found := descendants(os.getpid())) < 3 and time.monotonic() < deadline:
@@ -22,7 +21,7 @@ def test_descendants_are_the_whole_tree_below_a_process():
         assert shell.pid in found and len(found) == 3, found  # bash and its two sleeps
         assert found.index(shell.pid) == 0  # children first
     finally:
-        for pid in found:
+        for pid in [shell.pid, *descendants(shell.pid)]:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
