@@ -28,16 +28,18 @@ def test_the_installed_wheel_runs_its_stages_outside_the_clone(tmp_path):
                    check=True, cwd=tmp_path)
     (wheel,) = tmp_path.glob("sjft-*.whl")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # without PYTHONPATH: a clone on it would make pip see sjft installed already
+    clean = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=clean)
     python = venv / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)], check=True)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)], check=True, env=clean)
     site = next(p for p in sys.path if p.endswith("site-packages"))  # this environment's dependencies
-    env = {**os.environ, "PYTHONPATH": site}
+    env = {**clean, "PYTHONPATH": site}
     run = lambda *args: subprocess.run([python, "-m", "workflow", *args], cwd=tmp_path, env=env, capture_output=True,
                                        text=True, check=False)
     where = subprocess.run([python, "-c", "import workflow; print(workflow.__file__)"], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, check=True).stdout
-    assert str(venv) in where, where  # the wheel's copy, not the clone's
+                           capture_output=True, text=True, check=False)
+    assert str(venv) in where.stdout, where.stdout + where.stderr  # the wheel's copy, not the clone's
     assert run("--help").returncode == 0
     for name in ("ant", "bee"):
         (tmp_path / "pool" / name).mkdir(parents=True)
