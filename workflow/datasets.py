@@ -92,9 +92,13 @@ def class_images(folder: Path) -> list[Path]:
     for directory, _, names in sorted(os.walk(folder, followlinks=True)):
         if any(part.startswith(".") for part in Path(directory).relative_to(folder).parts):
             continue
-        images += [Path(directory) / name for name in sorted(names)
-                   if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS]
+        images += [Path(directory) / name for name in sorted(names) if _is_image_name(name)]
     return images
+
+
+def _is_image_name(name: str) -> bool:
+    """An image file a class folder counts: an image suffix, not hidden (macOS ``._x.JPEG``)."""
+    return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
 
 
 def folder_fingerprint(*folders: str | Path) -> str:
@@ -116,7 +120,7 @@ def folder_fingerprint(*folders: str | Path) -> str:
         for entry in entries:
             if entry.is_dir():
                 walk(entry.path)
-            elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+            elif _is_image_name(entry.name):
                 stat = entry.stat()
                 lines.append(f"{entry.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n")
         digest.update("".join(lines).encode())

@@ -278,8 +278,9 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
                 seen += len(images)
                 done += 1
                 if stop.requested:
-                    _save_on_stop(resume, training_state(epoch - 1, partial={"batch": done, "total": total,
-                                                                             "correct": correct, "count": count}))
+                    if resume:
+                        resume.save(training_state(epoch - 1, partial={"batch": done, "total": total,
+                                                                       "correct": correct, "count": count}))
                     raise Stopped(f"stopped on {stop.requested} in epoch {epoch + 1} of {settings.epochs}, "
                                   f"after step {done}" + (f"; state saved to {resume.path}" if resume else ""))
             last_loss = total / max(count, 1)
@@ -289,15 +290,10 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
             rate = seen / (time.perf_counter() - start)
             log.info("epoch %d/%d  loss %.4f  %s acc %.3f  %.0f img/s", epoch + 1, settings.epochs, last_loss, head,
                      correct / max(count, 1), rate)
-            if resume:
-                resume.save(training_state(epoch), last_epoch=epoch == settings.epochs - 1)
+            if resume and resume.due(last_epoch=epoch == settings.epochs - 1):  # state dicts only when saved
+                resume.save(training_state(epoch))
     return {"train_seconds": time.perf_counter() - start, "images_seen": seen, "final_loss": last_loss,
             "steps": steps, "projected_steps": int(projected), "optimizer_state": optimizer.state_dict()}
-
-
-def _save_on_stop(resume: Resume | None, state: dict) -> None:
-    if resume:
-        resume.save(state, last_epoch=False, now=True)
 
 
 def set_gradients(model: nn.Module, main_loss, other_loss, regularizer, images, dtnh: bool) -> float:

@@ -63,10 +63,15 @@ class Resume:
             log.info("resuming from %s after epoch %d", self.path, state["epoch"] + 1)
         return state
 
-    def save(self, state: dict, last_epoch: bool, now: bool = False) -> None:
-        """Write the state after an epoch, if ``every_seconds`` have passed (never after the last),
-        or ``now`` (a stop request: the state of a step within an epoch, ``state["partial"]``)."""
-        if not now and (last_epoch or time.perf_counter() - self._last < self.every_seconds):
+    def due(self, last_epoch: bool) -> bool:
+        """Whether the state after this epoch is to be saved: ``every_seconds`` have passed, and
+        it is not the last (its outputs follow at once)."""
+        return not last_epoch and time.perf_counter() - self._last >= self.every_seconds
+
+    def save(self, state: dict, last_epoch: bool = False) -> None:
+        """Write the state now (after an epoch that is ``due``, or at a stop request: the state of
+        a step within an epoch, ``state["partial"]``); ``last_epoch`` writes nothing."""
+        if last_epoch:
             return
         partial = self.path.with_name(self.path.name + ".partial")
         torch.save({**state, "fingerprint": self.fingerprint}, partial)
