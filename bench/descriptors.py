@@ -21,12 +21,14 @@ import datetime
 import glob
 import platform
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from workflow.datasets import load_image
-from workflow.filterbank import ONE_OCTAVE, CNNBank, GaborBank
+from workflow.filterbank import ONE_OCTAVE, CNNBank, GaborBank, make_bank
 from workflow.histograms import Binning, equal_mass_bins, fine_counts, response_range
 
 DATA = "../shared/data/tiny-transfer/source/train"
@@ -99,7 +101,8 @@ def main() -> None:
     colour = np.stack([np.asarray(load_image(p, args.size, mode="RGB"), dtype=np.float32) / 255 for p in paths])
     gray_t, colour_t = torch.from_numpy(gray), torch.from_numpy(colour)
 
-    pyramid, flat = GaborBank(), GaborBank(pyramid=False)
+    gabor = yaml.safe_load((Path(__file__).parent.parent / "config" / "config.yaml").read_text())["bank"]["gabor"]
+    pyramid, flat = make_bank("gabor", {**gabor, "pyramid": True}), make_bank("gabor", {**gabor, "pyramid": False})
     flat_binning = binning_for(flat, gray_t[:64], args.batch)
     edges = torch.nan_to_num(flat_binning.edges(), nan=0.0).sort(dim=1).values.contiguous()
     torch.manual_seed(0)
@@ -111,7 +114,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = os.path.join(folder, "model.pt")
         save_checkpoint(build_model("resnet18", {"t": ["a"]}, "scratch"), {"t": ["a"]}, checkpoint)
-        cnn = CNNBank(model=checkpoint)
+        cnn = CNNBank(model=checkpoint, arch="resnet18", layers=None, activation=False)
     rows = [("PIL decode + grayscale + resize", decode(paths, args.size))]
     rows.append(("naive: skimage gabor + np.histogram", naive(gray[: args.naive_images], flat, edges.numpy())))
     rows.append(("plain torch FFT at 256 px + searchsorted", plain_fft(gray_t[: max(args.batch, args.images // 8)], flat, edges, args.batch)))

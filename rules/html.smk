@@ -17,7 +17,7 @@ rule report_html:
         banks=" ".join(BANKS),
         args=get_html_args,
     shell:
-        "python -m workflow report-html --target {wildcards.target:q} --report {input.report:q}"
+        "python -m workflow report-html --target-name {wildcards.target:q} --report {input.report:q}"
         " --paired {input.paired:q} --runs {input.runs:q} --target-manifest {input.train:q}"
         " --source-manifest {input.source:q} --banks {params.banks} --knn {input.knn:q}"
         " --out {output:q} {params.args} 2> {log:q}"

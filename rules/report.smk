@@ -19,7 +19,7 @@ rule report:
         files=get_report_files,
         settings=get_report_settings,
     shell:
-        "python -m workflow report --results results/{wildcards.target:q} --target {wildcards.target:q}"
+        "python -m workflow report --results results/{wildcards.target:q} --target-name {wildcards.target:q}"
         " --target-manifest {input.train:q} --source-manifest {input.source:q} --out {output.report:q} --runs-out {output.runs:q} --paired-out {output.paired:q}"
         " {params.files} {params.settings}"
         " 2> {log:q} | tee -a {log:q}"

@@ -57,9 +57,10 @@ def test_nndescent_search_through_the_knn_stage(tmp_path):
     write_h5(tmp_path / "s0.h5", {"hist": sources[:250], "index": ids[:250]}, layers)
     write_h5(tmp_path / "s1.h5", {"hist": sources[250:], "index": ids[250:]}, layers)
     shards = [str(tmp_path / "s0.h5"), str(tmp_path / "s1.h5")]
-    common = {"target_shards": [str(tmp_path / "t.h5")], "source_shards": shards, "k": 10, "eps": EPS, "memory_mb": 64}
+    common = {"targets": [str(tmp_path / "t.h5")], "sources": shards, "k": 10, "eps": EPS, "memory_mb": 64,
+              "divergence": "symmetric_kl"}
 
-    knn(out=str(tmp_path / "exact.h5"), **common)
+    knn(out=str(tmp_path / "exact.h5"), search="exact", candidates=4, **common)
     knn(out=str(tmp_path / "all.h5"), search="nndescent", candidates=60, **common)
     knn(out=str(tmp_path / "four.h5"), search="nndescent", candidates=4, **common)
 

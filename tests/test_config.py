@@ -56,7 +56,8 @@ def test_imagefolder_target_needs_a_root(tmp_path):
 
 def test_missing_dataset_folder_is_named(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "workflow", "target-manifest", "--root", str(tmp_path / "nowhere"), "--out-dir", str(tmp_path / "m")],
+        [sys.executable, "-m", "workflow", "target-manifest", "--root", str(tmp_path / "nowhere"), "--out-dir", str(tmp_path / "m"),
+         "--train-split", "train", "--test-split", "test"],
         capture_output=True, text=True, check=False,
     )
     assert result.returncode == 1
@@ -92,6 +93,13 @@ def test_unknown_bank_is_named(tmp_path):
     config["bank"]["names"] = ["gabor", "sift"]
     message = dry_run_error(tmp_path, config)
     assert "bank.names: 'sift' is not a filter bank" in message and "gabor, cnn" in message
+
+
+def test_a_bad_bank_setting_is_named(tmp_path):
+    """A bank's section is checked by its row's schema (workflow/banks.py) before any job runs."""
+    config = default_config()
+    config["bank"]["gabor"]["frequencies"] = [0.1, 0.7]
+    assert "config bank.gabor.frequencies.1: 0.7 is greater than the maximum of 0.5" in dry_run_error(tmp_path, config)
 
 
 def test_unknown_dataset_kind_is_named(tmp_path):

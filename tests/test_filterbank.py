@@ -13,8 +13,15 @@ from workflow.filterbank import ONE_OCTAVE, GaborBank, gabor_kernel, make_bank
 from workflow.backbones import IMAGENET_MEAN, IMAGENET_STD
 from workflow.model import build_model, save_checkpoint
 
+from conftest import default_config
+
 FREQUENCIES = [0.2, 0.4]
 ORIENTATIONS = 3
+
+
+def config_gabor(**changes) -> GaborBank:
+    """The Gabor bank of config/config.yaml (4 scales x 6 orientations, the paper's), with changes."""
+    return make_bank("gabor", {**default_config()["bank"]["gabor"], **changes})
 
 
 def direct_responses(images: torch.Tensor, bank: GaborBank) -> torch.Tensor:
@@ -34,7 +41,7 @@ def direct_responses(images: torch.Tensor, bank: GaborBank) -> torch.Tensor:
 
 @pytest.mark.parametrize("shape", [(40, 40), (36, 44)])
 def test_fft_responses_equal_direct_convolution(shape):
-    bank = GaborBank(frequencies=FREQUENCIES, n_orientations=ORIENTATIONS)
+    bank = GaborBank(frequencies=FREQUENCIES, orientations=ORIENTATIONS, pyramid=True)
     height, width = shape
     assert bank.radius < min(height, width) - 1  # every kernel fits in the reflect padding
     images = torch.rand(2, height, width, generator=torch.Generator().manual_seed(0))
@@ -50,7 +57,7 @@ def test_fft_responses_equal_direct_convolution(shape):
 
 def test_imaginary_channels_are_a_convolution_not_a_correlation():
     """The odd (imaginary) Gabor parts change sign under flipping, so a correlation would fail."""
-    bank = GaborBank(frequencies=[0.4], n_orientations=1)  # one filter: angle 0
+    bank = GaborBank(frequencies=[0.4], orientations=1, pyramid=True)  # one filter: angle 0
     images = torch.rand(1, 24, 24, generator=torch.Generator().manual_seed(1))
     got = bank.responses(images).double()
 
@@ -63,7 +70,7 @@ def test_imaginary_channels_are_a_convolution_not_a_correlation():
 
 
 def test_one_bank_serves_several_image_sizes():
-    bank = GaborBank(frequencies=FREQUENCIES, n_orientations=2)
+    bank = GaborBank(frequencies=FREQUENCIES, orientations=2, pyramid=True)
     generator = torch.Generator().manual_seed(2)
     for shape in [(40, 40), (30, 38), (40, 40)]:
         images = torch.rand(1, *shape, generator=generator)
@@ -91,13 +98,13 @@ def test_one_octave_bandwidth_constant():
 
 
 def test_bank_sizes_and_filter_order():
-    bank = GaborBank(frequencies=[0.1, 0.3, 0.5], n_orientations=4)
+    bank = GaborBank(frequencies=[0.1, 0.3, 0.5], orientations=4, pyramid=True)
     assert bank.n_responses == 2 * 3 * 4
     assert bank.layer_sizes == [24]
     expected = [(f, k * math.pi / 4) for f, k in itertools.product([0.1, 0.3, 0.5], range(4))]
     np.testing.assert_allclose(np.array(bank.filters), np.array(expected), rtol=1e-12)
 
-    default = GaborBank()
+    default = config_gabor()
     assert default.n_responses == 48
     assert default.layer_sizes == [48]
     assert sum(default.layer_sizes) == default.n_responses
@@ -144,7 +151,7 @@ def test_cnn_bank_after_activation_sees_what_the_next_layer_sees(resnet_checkpoi
     torch.testing.assert_close(first, stem, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(second, expected2, rtol=1e-4, atol=1e-5)
     # the block's ReLU runs twice; its second call (after the residual sum) is another response
-    (late,) = make_bank("cnn", {"model": str(path), "layers": ["layer1.0.conv2"], "activation": True}).response_layers(images)
+    (late,) = make_bank("cnn", {"model": str(path), "arch": "resnet18", "layers": ["layer1.0.conv2"], "activation": True}).response_layers(images)
     with torch.no_grad():
         expected_late = block(backbone.maxpool(stem))
     torch.testing.assert_close(late, expected_late, rtol=1e-4, atol=1e-5)
@@ -153,7 +160,7 @@ def test_cnn_bank_after_activation_sees_what_the_next_layer_sees(resnet_checkpoi
 def test_cnn_bank_options(resnet_checkpoint):
     path, _ = resnet_checkpoint
     with pytest.raises(ValueError, match="bank.cnn.layers"):
-        make_bank("cnn", {"model": str(path), "layers": ["conv9"]})
+        make_bank("cnn", {"model": str(path), "arch": "resnet18", "layers": ["conv9"]})
     with pytest.raises(ValueError, match="bank.names"):
         make_bank("sift", {})
 
@@ -170,7 +177,7 @@ def test_cnn_bank_alexnet_takes_conv1_and_conv2(monkeypatch):
         return get_model(name)
 
     monkeypatch.setattr(torchvision.models, "get_model", stub)
-    bank = make_bank("cnn", {"model": "alexnet"})
+    bank = make_bank("cnn", {"model": "alexnet", "arch": "resnet18"})
     assert asked["weights"] == "DEFAULT"
     assert bank.layers == ["features.0", "features.3"] and bank.layer_sizes == [64, 192]
     conv1, conv2 = bank.response_layers(torch.rand(1, 67, 67, 3))
@@ -179,20 +186,20 @@ def test_cnn_bank_alexnet_takes_conv1_and_conv2(monkeypatch):
 
 def test_pyramid_levels_follow_each_scales_band():
     """1.85 f d <= 1/2: f = 0.4 and 0.2 at full size, 0.1 at half, 0.05 at a quarter."""
-    bank = GaborBank()
+    bank = config_gabor()
     assert [bank.decimation(f, 64) for f in bank.frequencies] == [4, 2, 1, 1]
     assert [bank.decimation(f, 16) for f in bank.frequencies] == [2, 2, 1, 1]  # levels keep >= 8 px
-    assert [GaborBank(pyramid=False).decimation(f, 64) for f in bank.frequencies] == [1, 1, 1, 1]
+    assert [config_gabor(pyramid=False).decimation(f, 64) for f in bank.frequencies] == [1, 1, 1, 1]
     layers = bank.response_layers(torch.rand(3, 64, 64))
     assert [tuple(layer.shape) for layer in layers] == [(3, 12, 16, 16), (3, 12, 32, 32), (3, 12, 64, 64), (3, 12, 64, 64)]
-    flat = GaborBank(pyramid=False).response_layers(torch.rand(3, 64, 64))
+    flat = config_gabor(pyramid=False).response_layers(torch.rand(3, 64, 64))
     assert [tuple(layer.shape) for layer in flat] == [(3, 12, 64, 64)] * 4
 
 
 def test_pyramid_responses_sample_the_full_size_response():
     """A scale filtered at level d equals its full-size response at every d-th pixel (away from the
     borders, where the coarse reflection differs), because the low-pass keeps the filter's band."""
-    bank = GaborBank()
+    bank = config_gabor()
     images = torch.rand(2, 160, 160, generator=torch.Generator().manual_seed(3))
     layers = bank.response_layers(images)
     for frequency, layer in zip(bank.frequencies, layers):

@@ -105,7 +105,7 @@ def inputs(tmp_path):
         "dir": tmp_path, "report": str(tmp_path / "report.csv"), "paired": str(tmp_path / "paired.csv"),
         "runs": str(tmp_path / "runs.csv"), "target_manifest": str(tmp_path / "train.csv"),
         "source_manifest": str(tmp_path / "source.csv"), "banks": banks,
-        "knn_files": [str(tmp_path / f"knn-{b}.h5") for b in banks], "neighbour_files": neighbour_files,
+        "knn": [str(tmp_path / f"knn-{b}.h5") for b in banks], "neighbours": neighbour_files,
         "target_classes": str(tmp_path / "target-classes.tsv"), "source_classes": str(tmp_path / "source-classes.tsv"),
     }
 
@@ -116,16 +116,16 @@ def _options(inputs):
 
 def _page(inputs, **options):
     out = inputs["dir"] / "report.html"
-    report_html(out=str(out), **{"target": "bugs", **_options(inputs), **options})
+    report_html(out=str(out), **{"target_name": "bugs", **_options(inputs), **options})
     return out.read_text(encoding="utf-8")
 
 
 def test_cli_writes_a_self_contained_page(inputs):
     out = inputs["dir"] / "cli" / "report.html"
-    code = main(["report-html", "--target", "bugs", "--report", inputs["report"], "--paired", inputs["paired"],
+    code = main(["report-html", "--target-name", "bugs", "--report", inputs["report"], "--paired", inputs["paired"],
                  "--runs", inputs["runs"], "--target-manifest", inputs["target_manifest"],
                  "--source-manifest", inputs["source_manifest"], "--banks", *inputs["banks"],
-                 "--knn", *inputs["knn_files"], "--neighbours", *inputs["neighbour_files"],
+                 "--knn", *inputs["knn"], "--neighbours", *inputs["neighbours"],
                  "--target-classes", inputs["target_classes"], "--max-classes", "2", "--out", str(out)])
     assert code == 0
     html = out.read_text(encoding="utf-8")
@@ -139,9 +139,9 @@ def test_cli_writes_a_self_contained_page(inputs):
 
 
 def test_cli_refuses_mismatched_banks(inputs):
-    code = main(["report-html", "--target", "bugs", "--report", inputs["report"],
+    code = main(["report-html", "--target-name", "bugs", "--report", inputs["report"],
                  "--target-manifest", inputs["target_manifest"], "--source-manifest", inputs["source_manifest"],
-                 "--banks", "gabor", "--knn", *inputs["knn_files"], "--out", str(inputs["dir"] / "x.html")])
+                 "--banks", "gabor", "--knn", *inputs["knn"], "--out", str(inputs["dir"] / "x.html")])
     assert code == 1
     assert not (inputs["dir"] / "x.html").exists()
 
@@ -195,8 +195,8 @@ def test_one_thumbnail_per_target_and_neighbour(inputs):
 def test_neighbour_grid_shows_distances_in_rank_order(inputs):
     from workflow.io import read_h5
 
-    html = _page(inputs, banks=["gabor"], knn_files=inputs["knn_files"][:1], max_classes=1)
-    knn = read_h5(inputs["knn_files"][0])
+    html = _page(inputs, banks=["gabor"], knn=inputs["knn"][:1], max_classes=1)
+    knn = read_h5(inputs["knn"][0])
     shown = [float(v) for v in re.findall(r'<span class="d">([^<]+)</span>', html)]
     np.testing.assert_allclose(shown, knn["distances"][0, :8], rtol=1e-2)
     sources = pd.read_csv(inputs["source_manifest"])
@@ -211,14 +211,14 @@ def test_class_names_are_escaped(inputs):
     assert "spider <b>" not in html
     assert "x&lt;y&amp;z" in html
     assert "x<y&z" not in html
-    html = _page(inputs, target='bugs <i>"&', target_classes=None, source_classes=None)
+    html = _page(inputs, target_name='bugs <i>"&', target_classes=None, source_classes=None)
     assert "bugs &lt;i&gt;&quot;&amp;" in html and "<i>" not in html
     # without class tables the folder names are shown
     assert "n001" in html
 
 
 def test_page_without_optional_inputs(inputs):
-    html = _page(inputs, paired=None, runs=None, neighbour_files=[], target_classes=None, source_classes=None)
+    html = _page(inputs, paired=None, runs=None, neighbours=[], target_classes=None, source_classes=None)
     assert "No paired differences" in html and "No neighbour tables" in html
     assert html.count("<img ") == 2 * 3 * 9
 

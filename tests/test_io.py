@@ -56,6 +56,6 @@ def test_an_unreadable_shard_is_named_and_removed_so_a_rerun_rebuilds_it(tmp_pat
     shard(broken, 5, 5)
     broken.write_bytes(broken.read_bytes()[:300])
     with pytest.raises(UnreadableOutput, match=f"{broken} cannot be read"):
-        knn([targets], [good, str(broken)], str(tmp_path / "knn.h5"), k=2, eps=1e-4, memory_mb=64)
+        knn([targets], [good, str(broken)], str(tmp_path / "knn.h5"), k=2, eps=1e-4, memory_mb=64, divergence="symmetric_kl", search="exact", candidates=4)
     assert not broken.exists() and not (tmp_path / "knn.h5").exists()
     assert (tmp_path / "source-0.h5").exists()

@@ -22,6 +22,7 @@ from workflow.stages.retrieval import knn, neighbours
 LAYERS = [2, 3]
 N_BINS = 6
 EPS = 1e-3
+EXACT = {"divergence": "symmetric_kl", "search": "exact", "candidates": 4}  # the knn stage's plain search
 
 
 def random_histograms(rng: np.random.Generator, n: int, n_responses: int = sum(LAYERS)) -> np.ndarray:
@@ -235,7 +236,8 @@ def test_knn_stage_streams_shards_in_budget_sized_blocks_and_equals_brute_force(
     original_add = TopK.add
     monkeypatch.setattr(TopK, "add", lambda self, s, i: (blocks.append(len(s)), original_add(self, s, i)))
 
-    knn([str(tmp_path / "t.h5")], shards, str(tmp_path / "knn.h5"), k=9, eps=EPS, memory_mb=knn_budget(6, per_block))
+    knn([str(tmp_path / "t.h5")], shards, str(tmp_path / "knn.h5"), k=9, eps=EPS, memory_mb=knn_budget(6, per_block),
+        **EXACT)
 
     got = read_h5(tmp_path / "knn.h5")
     # the shards hold float16 histograms: the reference sees the same rounded values
@@ -261,9 +263,9 @@ def test_a_pool_smaller_than_k_is_refused_naming_the_numbers(tmp_path):
     write_shard(tmp_path / "t.h5", random_histograms(rng, 3), np.arange(3))
     write_shard(tmp_path / "s.h5", random_histograms(rng, 7), np.arange(7))
     with pytest.raises(PoolTooSmall, match=r"has 7 images, fewer than the 9 neighbours.*selection\.k0"):
-        knn([str(tmp_path / "t.h5")], [str(tmp_path / "s.h5")], str(tmp_path / "knn.h5"), k=9, eps=EPS, memory_mb=64)
+        knn([str(tmp_path / "t.h5")], [str(tmp_path / "s.h5")], str(tmp_path / "knn.h5"), k=9, eps=EPS, memory_mb=64, **EXACT)
     assert not (tmp_path / "knn.h5").exists()
-    knn([str(tmp_path / "t.h5")], [str(tmp_path / "s.h5")], str(tmp_path / "knn.h5"), k=7, eps=EPS, memory_mb=64)
+    knn([str(tmp_path / "t.h5")], [str(tmp_path / "s.h5")], str(tmp_path / "knn.h5"), k=7, eps=EPS, memory_mb=64, **EXACT)
 
 
 def test_a_random_pool_smaller_than_the_list_is_refused(tmp_path):

@@ -67,6 +67,32 @@ def test_unknown_bank_is_named():
         check_banks(config)
 
 
+def test_bank_sections_are_checked_and_completed_by_their_rows_schema():
+    """A bank's config section has one home, its row: keys, checks and defaults."""
+    config = default_config()
+    del config["bank"]["gabor"]["pyramid"]
+    config["bank"]["cnn"] = {"model": "alexnet"}
+    check_banks(config)
+    assert config["bank"]["gabor"]["pyramid"] is True
+    assert config["bank"]["cnn"] == {"model": "alexnet", "layers": None, "activation": False}
+
+    def refused(change) -> str:
+        config = default_config()
+        change(config["bank"])
+        with pytest.raises(ValueError) as error:
+            check_banks(config)
+        return str(error.value)
+
+    assert "config bank.gabor.orientations: 0 is less than the minimum of 1" in refused(
+        lambda bank: bank["gabor"].update(orientations=0))
+    assert "config bank.cnn: Additional properties are not allowed ('colour' was unexpected)" in refused(
+        lambda bank: bank["cnn"].update(colour=True))
+    assert "config bank.gabr: 'gabr' is not a filter bank; known: gabor, cnn" in refused(
+        lambda bank: bank.update(gabr={"orientations": 4}))
+    assert "config bank.cnn is missing" in refused(lambda bank: bank.pop("cnn"))
+    assert "config bank.gabor: 'frequencies' is a required property" in refused(lambda bank: bank["gabor"].pop("frequencies"))
+
+
 def test_dataset_kinds():
     demo, folder = {"kind": "demo"}, {"kind": "imagefolder", "root": "data/x"}
     flowers = {"kind": "torchvision", "name": "Flowers102"}

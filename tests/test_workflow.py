@@ -92,7 +92,7 @@ def test_descriptors_are_deterministic(demo_run, tmp_path):
         [sys.executable, "-m", "workflow", "descriptors",
          "--manifest", str(demo_run / "results/source/demo/manifest.csv"),
          "--bounds", str(demo_run / "results/demo/bank-gabor/bounds.h5"),
-         "--out", str(out), "--shard", "0", "--shards", "2"],
+         "--out", str(out), "--shard", "0", "--shards", "2", "--batch-size", "7", "--workers", "0"],
         check=True, capture_output=True,
     )
     before = read_h5(demo_run / "results/demo/bank-gabor/hist/source/shard-0.h5")

@@ -4,7 +4,7 @@ Two banks, both answering ``response_layers(images) -> [(B, R_l, H_l, W_l), ...]
 per layer (a layer's responses share a resolution, and each response h weighs 1 / R_l in the
 divergence):
 
-**Gabor.** The bank holds ``len(frequencies) x n_orientations`` complex filters
+**Gabor.** The bank holds ``len(frequencies) x orientations`` complex filters
 
     g(x, y) = 1 / (2 pi s^2) * exp(-(x^2 + y^2) / (2 s^2)) * exp(2 pi i f (x cos t + y sin t)),
 
@@ -35,12 +35,12 @@ as the next layer sees it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .banks import lookup
+from .banks import with_defaults
 
 ONE_OCTAVE = math.sqrt(math.log(2) / 2) * 3 / math.pi  # s * f for a bandwidth of one octave
 
@@ -97,14 +97,14 @@ def downsample(images: torch.Tensor, factor: int) -> torch.Tensor:
 class GaborBank:
     """A bank of complex Gabor filters applied by FFT, scale by scale; see the module docstring."""
 
-    frequencies: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.4])
-    n_orientations: int = 6
-    pyramid: bool = True
+    frequencies: list[float]
+    orientations: int
+    pyramid: bool
     mode = "L"  # PIL mode of the images it filters: grayscale in [0, 1], (B, H, W)
 
     @property
     def angles(self) -> list[float]:
-        return [math.pi * k / self.n_orientations for k in range(self.n_orientations)]
+        return [math.pi * k / self.orientations for k in range(self.orientations)]
 
     @property
     def filters(self) -> list[tuple[float, float]]:
@@ -156,7 +156,7 @@ class GaborBank:
         return torch.view_as_real(response).permute(0, 1, 4, 2, 3).reshape(batch, -1, height, width)
 
     def response_layers(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """One (B, 2 n_orientations, H/d, W/d) tensor per scale, each at its pyramid level d."""
+        """One (B, 2 orientations, H/d, W/d) tensor per scale, each at its pyramid level d."""
         size = min(images.shape[-2:])
         layers = []
         for frequency in self.frequencies:
@@ -198,9 +198,9 @@ class CNNBank:
     """
 
     model: str
-    arch: str = "resnet18"
-    layers: list[str] | None = None
-    activation: bool = False
+    arch: str
+    layers: list[str] | None
+    activation: bool
     mode = "RGB"  # colour images in [0, 1], (B, H, W, 3); the network normalises them
 
     def __post_init__(self):
@@ -276,13 +276,13 @@ class CNNBank:
         return [outputs[i] for i in range(len(self._taps))]
 
 
-def make_bank(name: str, settings: dict):
-    """The filter bank named in the config (``bank.names``) with its settings (``bank.<name>``)."""
-    if name == "gabor":
-        return GaborBank(frequencies=list(settings["frequencies"]), n_orientations=int(settings["orientations"]),
-                         pyramid=bool(settings.get("pyramid", True)))
-    if name == "cnn":
-        return CNNBank(model=settings["model"], arch=settings.get("arch", "resnet18"),
-                       layers=settings.get("layers"), activation=bool(settings.get("activation", False)))
-    lookup(name)  # a bank of the table without filters here is a bug: name it either way
-    raise ValueError(f"filter bank {name!r} is in workflow/banks.py but has no filters in make_bank")
+FILTERS = {"gabor": GaborBank, "cnn": CNNBank}  # workflow/banks.py's rows: the settings are their fields
+
+
+def make_bank(name: str, settings: dict) -> GaborBank | CNNBank:
+    """The filter bank named in the config (``bank.names``) with its settings (``bank.<name>``,
+    the defaults of its schema in workflow/banks.py for the keys it lacks)."""
+    settings = with_defaults(name, settings)  # an unknown name is refused here, with the known ones
+    if name not in FILTERS:  # a bank of the table without filters here is a bug
+        raise ValueError(f"filter bank {name!r} is in workflow/banks.py but has no filters in workflow/filterbank.py")
+    return FILTERS[name](**settings)

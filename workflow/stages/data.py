@@ -14,21 +14,39 @@ log = logging.getLogger(__name__)
 
 
 def demo_data(out: str, settings: dict) -> None:
+    """Generate the embedded demo: procedural textures as source and target folders, no download.
+
+    Args:
+        out: folder of the demo's source/, target/ and relations.csv
+        settings: the config's demo section (seed, image_size, source_per_class, ...; ``workflow.demo.generate``)
+    """
     demo.generate(out, **settings)
     log.info("demo data written under %s", out)
 
 
 def target_manifest(root: str, out_dir: str, train_split: str, test_split: str,
                     holdout_per_class: int | None = None, holdout_seed: int = 0,
-                    holdout_fold: int | None = None, holdout_folds: int | None = None) -> None:
-    """``train.csv`` and ``test.csv`` of ``root/<split>/<class>/<image>``; labels follow the train classes.
+                    holdout_folds: int | None = None, holdout_fold: int | None = None) -> None:
+    """List a target's images per split: train.csv and test.csv of ``root/<split>/<class>/<image>``.
 
+    Labels follow the train split's classes.
     With ``holdout_per_class`` N, the test split is not read at all: N images per class of the
     train split, drawn with ``holdout_seed`` (:func:`workflow.tvdatasets.carve_per_class`),
     become ``test.csv`` and the rest ``train.csv``, a validation split for honest tuning. With
     ``holdout_folds`` n and ``holdout_fold`` k, the validation images are fold k of a stratified
     n-fold split (:func:`workflow.datasets.fold_mask`): the n folds together validate on every
     training image once.
+
+    Args:
+        root: folder holding <split>/<class>/<image>
+        out_dir: folder of train.csv and test.csv
+        train_split: sub-folder of the training images (it defines the classes)
+        test_split: sub-folder of the test images
+        holdout_per_class: carve this many train images per class as the test split (validation);
+            the test folder is not read
+        holdout_seed: seed of the carve
+        holdout_folds: validate on one fold of a stratified split of the train images into this many folds
+        holdout_fold: which fold (0-based) is validated on
     """
     train = scan_image_folder(Path(root) / train_split)
     require_classes(train, Path(root) / train_split)
@@ -47,7 +65,14 @@ def target_manifest(root: str, out_dir: str, train_split: str, test_split: str,
         log.info("%s/%s: %d images in %d classes", root, split, len(frame), frame["label"].nunique())
 
 
-def source_manifest(root: str, out: str, max_per_class: int | None) -> None:
+def source_manifest(root: str, out: str, max_per_class: int | None = None) -> None:
+    """List the source pool's images: one row per image of ``root/<class>/<image>``.
+
+    Args:
+        root: folder holding <class>/<image>
+        out: the manifest (CSV)
+        max_per_class: keep at most this many images per class (the first in name order)
+    """
     frame = scan_image_folder(root, max_per_class=max_per_class)
     require_classes(frame, root)
     write_csv(frame, out)
@@ -66,7 +91,16 @@ def _renumber(frame):
     return frame.reset_index(drop=True).assign(index=lambda f: range(len(f)))
 
 
-def torchvision_export(name: str, data_dir: str, out: str, train_per_class: int | None, split_seed: int) -> None:
-    """Download torchvision's dataset ``name`` into ``data_dir``; ``out/<split>/<class>/<image>``."""
+def torchvision_export(name: str, data_dir: str, out: str, train_per_class: int | None = None, split_seed: int = 0) -> None:
+    """Download a torchvision dataset and export it as ``out/<split>/<class>/<image>``.
+
+    Args:
+        name: the class in torchvision.datasets: Flowers102, Caltech256, ...
+        data_dir: torchvision's download folder
+        out: folder of the exported images
+        train_per_class: datasets without official splits (Caltech): train images per class
+            (default: the paper's)
+        split_seed: seed of that carve
+    """
     counts = export(name, data_dir, out, train_per_class=train_per_class, split_seed=split_seed)
     log.info("%s exported to %s: %s", name, out, ", ".join(f"{s} {n} images" for s, n in counts.items()))

@@ -42,24 +42,36 @@ def image_batches(paths: list[str], image_size: int, batch_size: int, mode: str,
                       num_workers=workers, prefetch_factor=4 if workers else None)
 
 
-def bounds(manifest: str, out: str, bank_name: str, bank_settings: dict, n_bins: int, n_intervals: int, image_size: int,
-           batch_size: int, workers: int = 0) -> None:
-    """Equal-mass bins of every filter response over the target training images."""
-    bank = make_bank(bank_name, bank_settings)
+def bounds(manifest: str, out: str, bank: str, bank_settings: dict, bins: int, intervals: int, image_size: int,
+           batch_size: int, workers: int) -> None:
+    """Equal-mass histogram edges of every filter response over the target training images.
+
+    Args:
+        manifest: the target's train manifest
+        out: bounds.h5 (also stores the bank and its settings, which the descriptor jobs read)
+        bank: filter bank name (``workflow.banks``): gabor | cnn
+        bank_settings: the bank's settings, e.g. {"frequencies": [...], "orientations": 6}
+        bins: equal-mass bins per filter response
+        intervals: fine intervals per response of the counting pass
+        image_size: images are resized and center-cropped to this before filtering
+        batch_size: images per filtering batch
+        workers: image decoding processes (0: the main process)
+    """
+    filters = make_bank(bank, bank_settings)
     paths = read_manifest(manifest)["path"].tolist()
 
     def responses():
-        return (bank.response_layers(images) for images in image_batches(paths, image_size, batch_size, bank.mode, workers))
+        return (filters.response_layers(images) for images in image_batches(paths, image_size, batch_size, filters.mode, workers))
 
     start = time.perf_counter()
     low, high = response_range(responses())
-    counts = fine_counts(responses(), low, high, n_intervals)
-    binning = Binning(low, high, equal_mass_bins(counts, n_bins), n_bins)
-    attrs = {"bank": bank_name, "bank_settings": json.dumps(bank_settings, sort_keys=True), "image_size": image_size,
-             "n_bins": n_bins, "layer_sizes": np.array(bank.layer_sizes)}
+    counts = fine_counts(responses(), low, high, intervals)
+    binning = Binning(low, high, equal_mass_bins(counts, bins), bins)
+    attrs = {"bank": bank, "bank_settings": json.dumps(bank_settings, sort_keys=True), "image_size": image_size,
+             "n_bins": bins, "layer_sizes": np.array(filters.layer_sizes)}
     write_h5(out, {"low": low.numpy(), "high": high.numpy(), "interval_bins": binning.interval_bins.numpy().astype(np.int16),
                    "edges": binning.edges().numpy()}, attrs)
-    log.info("bounds of %d responses x %d bins from %d images in %.1f s", len(low), n_bins, len(paths), time.perf_counter() - start)
+    log.info("bounds of %d responses x %d bins from %d images in %.1f s", len(low), bins, len(paths), time.perf_counter() - start)
 
 
 def _bank_from_bounds(bounds_file: str):
@@ -70,11 +82,21 @@ def _bank_from_bounds(bounds_file: str):
     return bank, binning, stored
 
 
-def descriptors(manifest: str, bounds_file: str, out: str, shard: int, n_shards: int, batch_size: int, workers: int = 0) -> None:
-    """Histograms of one shard of a manifest: images [shard n / N, (shard + 1) n / N)."""
-    bank, binning, stored = _bank_from_bounds(bounds_file)
+def descriptors(manifest: str, bounds: str, out: str, shard: int, shards: int, batch_size: int, workers: int) -> None:
+    """Response histograms of one shard of a manifest: images [shard n / N, (shard + 1) n / N).
+
+    Args:
+        manifest: the images' manifest (target train or source pool)
+        bounds: bounds.h5 of the bounds stage: the bank, its settings and the bin edges
+        out: the shard's histograms (HDF5: hist, index)
+        shard: which shard (0-based)
+        shards: N, the number of shards of the manifest
+        batch_size: images per filtering batch
+        workers: image decoding processes (0: the main process)
+    """
+    bank, binning, stored = _bank_from_bounds(bounds)
     frame = read_manifest(manifest)
-    lo, hi = len(frame) * shard // n_shards, len(frame) * (shard + 1) // n_shards
+    lo, hi = len(frame) * shard // shards, len(frame) * (shard + 1) // shards
     part = frame.iloc[lo:hi]
     start, chunks, done = time.perf_counter(), [], 0
     report_every = max(1, len(part) // 10)
@@ -82,8 +104,8 @@ def descriptors(manifest: str, bounds_file: str, out: str, shard: int, n_shards:
         chunks.append(binning.histograms(bank.response_layers(images)).half().numpy())
         done += len(images)
         if done // report_every != (done - len(images)) // report_every:
-            log.info("shard %d/%d: %d/%d images (%.0f img/s)", shard, n_shards, done, len(part), done / (time.perf_counter() - start))
+            log.info("shard %d/%d: %d/%d images (%.0f img/s)", shard, shards, done, len(part), done / (time.perf_counter() - start))
     hist = np.concatenate(chunks) if chunks else np.empty((0, binning.n_responses, binning.n_bins), dtype=np.float16)
     write_h5(out, {"hist": hist, "index": part["index"].to_numpy()}, {"layer_sizes": stored["attr:layer_sizes"]})
     seconds = time.perf_counter() - start
-    log.info("shard %d/%d: %d images in %.1f s (%.0f img/s)", shard, n_shards, len(part), seconds, len(part) / max(seconds, 1e-9))
+    log.info("shard %d/%d: %d images in %.1f s (%.0f img/s)", shard, shards, len(part), seconds, len(part) / max(seconds, 1e-9))

@@ -30,24 +30,42 @@ def _read_table(path: str | None) -> pd.DataFrame | None:
         return None
 
 
-def report_html(out: str, target: str, report: str, target_manifest: str, source_manifest: str,
-                knn_files: list[str], banks: list[str], paired: str | None = None, runs: str | None = None,
-                neighbour_files: list[str] | None = None, target_classes: str | None = None,
+def report_html(out: str, target_name: str, report: str, target_manifest: str, source_manifest: str,
+                knn: list[str], banks: list[str], paired: str | None = None, runs: str | None = None,
+                neighbours: list[str] = (), target_classes: str | None = None,
                 source_classes: str | None = None, max_classes: int = 24, per_class: int = 1, top: int = 8,
                 thumb_size: int = 64) -> None:
-    """Write the report page of one target (see ``workflow.html``).
+    """The report page of one target, self-contained (``workflow.html``).
 
-    ``knn_files`` and ``banks`` go together, the first bank being the one selective's
-    ``neighbour_files`` (one per iteration, in order) were drawn from.
+    ``knn`` and ``banks`` go together, the first bank being the one selective's
+    ``neighbours`` tables (one per iteration, in order) were drawn from.
+
+    Args:
+        out: report.html
+        target_name: the target's name (the page's title)
+        report: report.csv: over seeds
+        target_manifest: the target's train manifest
+        source_manifest: the source pool's manifest
+        knn: the kNN index of each bank, in the order of banks
+        banks: filter bank names, the main one first
+        paired: paired.csv
+        runs: runs.csv
+        neighbours: selective's neighbour tables (main bank, first seed), one per iteration in order
+        target_classes: classes.tsv of the target: folder name<TAB>readable name
+        source_classes: classes.tsv of the source pool
+        max_classes: target classes shown in the neighbour grids
+        per_class: training images shown per class
+        top: source neighbours shown per training image
+        thumb_size: thumbnail side in pixels
     """
-    if len(knn_files) != len(banks):
-        raise ValueError(f"{len(knn_files)} kNN files for {len(banks)} banks ({', '.join(banks)})")
+    if len(knn) != len(banks):
+        raise ValueError(f"{len(knn)} kNN files for {len(banks)} banks ({', '.join(banks)})")
     table = pd.read_csv(report)
     targets, sources = read_manifest(target_manifest), read_manifest(source_manifest)
     target_names, source_names = read_class_names(target_classes), read_class_names(source_classes)
 
     ordered = targets.sort_values("index")
-    counts = [counts_of(pd.read_csv(f), len(targets)) for f in neighbour_files or []]
+    counts = [counts_of(pd.read_csv(f), len(targets)) for f in neighbours]
     trail = {int(i): [int(k[i]) for k in counts] for i in ordered["index"]} if counts else None
     readable = [short_name(target_names.get(str(c), str(c))) for c in ordered["class_name"]]
     if counts and len(counts[0]) != len(readable):  # manifest ids are not 0..n-1: no per-class K
@@ -62,10 +80,10 @@ def report_html(out: str, target: str, report: str, target_manifest: str, source
         return uri
 
     grids = {}
-    for i, (bank, knn_file) in enumerate(zip(banks, knn_files)):
-        knn = read_h5(knn_file, ["target_index", "ids", "distances"])
+    for i, (bank, knn_file) in enumerate(zip(banks, knn)):
+        index = read_h5(knn_file, ["target_index", "ids", "distances"])
         grids[bank] = neighbour_grid(
-            targets, sources, knn["target_index"], knn["ids"], knn["distances"], thumbnail, target_names,
+            targets, sources, index["target_index"], index["ids"], index["distances"], thumbnail, target_names,
             source_names, max_classes=max_classes, per_class=per_class, top=top, k_trail=trail if i == 0 else None)
 
     seeds = _read_table(runs)
@@ -76,7 +94,7 @@ def report_html(out: str, target: str, report: str, target_manifest: str, source
              "filter banks": ", ".join(banks)}
     if counts:
         facts["K at iteration 0"] = f"{int(np.median(counts[0]))}"
-    html = build_page(target, table, _read_table(paired), seeds, grids, k_html, facts)
+    html = build_page(target_name, table, _read_table(paired), seeds, grids, k_html, facts)
     with atomic_path(out) as tmp:
         tmp.write_text(html, encoding="utf-8")
         tmp.chmod(0o644)  # a page to share: readable by others, unlike mkstemp's 0600

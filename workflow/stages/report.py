@@ -12,12 +12,27 @@ from ..report import build_runs, paired_differences, summarize
 log = logging.getLogger(__name__)
 
 
-def report(out: str, runs_out: str, paired_out: str, **options) -> None:
-    """runs.csv, report.csv (over seeds) and paired.csv; see ``workflow.report``."""
-    runs = build_runs(**options)
-    summary = summarize(runs)
-    paired = paired_differences(runs)
-    write_csv(runs, runs_out)
+def report(results: str, target_name: str, runs: list[str], seeds: list[int], iterations: int, target_manifest: str,
+           source_manifest: str, out: str, runs_out: str, paired_out: str, relations: str | None = None) -> None:
+    """The comparison tables of one target: runs.csv, report.csv and paired.csv (``workflow.report``).
+
+    Args:
+        results: the target's results folder, results/<target>
+        target_name: the target's name (a column of the tables)
+        runs: run folders below the results folder: finetune, bank-gabor/selective, ...
+        seeds: the seeds of every run
+        iterations: training iterations per run
+        target_manifest: the target's train manifest
+        source_manifest: the source pool's manifest
+        out: report.csv: over seeds
+        runs_out: runs.csv: per seed
+        paired_out: paired.csv: selective minus each baseline, per seed
+        relations: related-classes table of target and source (scores the retrieved images)
+    """
+    per_seed = build_runs(results, target_name, runs, seeds, iterations, target_manifest, source_manifest, relations)
+    summary = summarize(per_seed)
+    paired = paired_differences(per_seed)
+    write_csv(per_seed, runs_out)
     write_csv(paired, paired_out)
     write_csv(summary, out)
     with pd.option_context("display.width", 250, "display.max_columns", 30):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -16,26 +17,41 @@ from ..io import open_h5, read_h5, write_csv, write_h5
 log = logging.getLogger(__name__)
 
 
-def knn(target_shards: list[str], source_shards: list[str], out: str, k: int, eps: float, memory_mb: float,
-        divergence: str = "symmetric_kl", search: str = "exact", candidates: int = 4) -> None:
-    """The top-k source images of every target image: exact (streaming the sources block by
-    block within ``memory_mb``) or, with ``search: nndescent``, approximate (``approximate``)."""
-    targets = [read_h5(f) for f in target_shards]
-    target_hist = np.concatenate([t["hist"] for t in targets])
-    target_ids = np.concatenate([t["index"] for t in targets])
-    weights = retrieval.response_weights(list(targets[0]["attr:layer_sizes"]))
-    schedule.check_pool_size(_count_images(source_shards), k, f"descriptor shards {', '.join(source_shards)}")
+def knn(targets: list[str], sources: list[str], out: str, k: int, eps: float, memory_mb: float,
+        divergence: Literal["symmetric_kl", "jensen_shannon"], search: Literal["exact", "nndescent"],
+        candidates: int) -> None:
+    """The top-k source images of every target image by histogram divergence.
+
+    Exact (streaming the sources block by block within ``memory_mb``) or, with ``search``
+    nndescent, approximate candidates re-ranked exactly (``workflow.approximate``).
+
+    Args:
+        targets: target descriptor shards
+        sources: source descriptor shards
+        out: knn.h5: per target image its k source ids and divergences, nearest first
+        k: neighbours kept per target image (the most any iteration can reach)
+        eps: histogram smoothing before the logs of the divergence
+        memory_mb: peak memory of the distance blocks and the top-k
+        divergence: symmetric_kl (the paper's) | jensen_shannon
+        search: exact | nndescent (approximate, re-ranked exactly)
+        candidates: nndescent: candidates per neighbour to re-rank
+    """
+    target_shards = [read_h5(f) for f in targets]
+    target_hist = np.concatenate([t["hist"] for t in target_shards])
+    target_ids = np.concatenate([t["index"] for t in target_shards])
+    weights = retrieval.response_weights(list(target_shards[0]["attr:layer_sizes"]))
+    schedule.check_pool_size(_count_images(sources), k, f"descriptor shards {', '.join(sources)}")
     start = time.perf_counter()
     if search == "nndescent":
         if divergence != "symmetric_kl":
             raise ValueError(f"retrieval.search: nndescent re-ranks by symmetric_kl; retrieval.divergence is {divergence!r}")
-        shards = [read_h5(f, ["hist", "index"]) for f in source_shards]
+        shards = [read_h5(f, ["hist", "index"]) for f in sources]
         source_ids = np.concatenate([s["index"] for s in shards])
         distances, positions = approximate_topk(target_hist, np.concatenate([s["hist"] for s in shards]), weights, k, eps,
                                                 candidates)
         ids, n_sources = source_ids[positions], len(source_ids)
     elif search == "exact":
-        distances, ids, n_sources = _exact_topk(target_hist, source_shards, weights, k, eps, memory_mb, divergence)
+        distances, ids, n_sources = _exact_topk(target_hist, sources, weights, k, eps, memory_mb, divergence)
     else:
         raise ValueError(f"unknown search {search!r} (config key retrieval.search); known: exact, nndescent")
     order = np.argsort(target_ids)
@@ -72,23 +88,45 @@ def _exact_topk(target_hist: np.ndarray, source_shards: list[str], weights: np.n
     return top.distances, top.ids, n_sources
 
 
-def neighbours(out: str, targets: str, knn_file: str | None = None, random_pool: str | None = None, length: int = 0, seed: int = 0,
-               k0: int | None = None, entropy: str | None = None, delta: float = 0.1, sigma0: int = 0, sigma1: int = 0,
-               match: str | None = None) -> None:
+def neighbours(out: str, targets: str, knn: str | None = None, random_pool: str | None = None, length: int = 0,
+               seed: int = 0, k0: int | None = None, entropy: str | None = None, match: str | None = None,
+               delta: float | None = None, sigma0: int | None = None, sigma1: int | None = None) -> None:
     """One iteration's neighbour table: a ranking (kNN or random) cut at per-target counts.
 
-    Counts come from ``k0`` (iteration 0), from the previous iteration's ``entropy`` table by
-    the paper's rule, or from another neighbour table (``match``: same count per target).
+    The ranking is a kNN index (``knn``) or random lists of ``length`` source images
+    (``random_pool``). The counts come from ``k0`` (iteration 0), from the previous iteration's
+    ``entropy`` table by the paper's rule (``delta``, ``sigma0``, ``sigma1``), or from another
+    neighbour table (``match``: the same count per target).
+
+    Args:
+        out: neighbours.csv: one row per (target image, source image) pair
+        targets: the target's train manifest
+        knn: rank by this kNN index
+        random_pool: rank the images of this source manifest at random
+        length: random ranking length
+        seed: seed of the random ranking
+        k0: the same count for every target image
+        entropy: the previous iteration's entropy.csv (the paper's rule)
+        match: take the counts of this neighbour table
+        delta: entropy threshold (nats) of the rule
+        sigma0: K increment of misclassified images
+        sigma1: K increment of uncertain correct images
     """
+    if (knn is None) == (random_pool is None):
+        raise ValueError("neighbours: give one ranking, --knn or --random-pool")
+    if sum(option is not None for option in (k0, entropy, match)) != 1:
+        raise ValueError("neighbours: give one rule for the counts, --k0, --entropy or --match")
+    if entropy and None in (delta, sigma0, sigma1):
+        raise ValueError("neighbours: --entropy needs --delta, --sigma0 and --sigma1")
     n_targets = len(read_manifest(targets))
-    if knn_file:
-        ranking = read_h5(knn_file, ["ids"])["ids"]
+    if knn:
+        ranking = read_h5(knn, ["ids"])["ids"]
     else:
         n_sources = len(read_manifest(random_pool))
         schedule.check_pool_size(n_sources, length, random_pool)
         ranking = schedule.random_ranking(n_targets, n_sources, length, seed)
     if len(ranking) != n_targets:
-        raise ValueError(f"{knn_file} ranks {len(ranking)} target images but {targets} lists {n_targets}")
+        raise ValueError(f"{knn} ranks {len(ranking)} target images but {targets} lists {n_targets}")
     if k0 is not None:
         counts = np.full(n_targets, k0)
     elif entropy:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -32,8 +34,18 @@ def _resume(folder: Path, every_seconds: float, arch: str, init: str, settings: 
 
 
 def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, device: str,
-             checkpoint_seconds: float = 300) -> None:
-    """Train the backbone and a source head on the source set (for machines without weights)."""
+             checkpoint_seconds: float) -> None:
+    """Train the backbone and a source head on the source set (for machines without weights).
+
+    Args:
+        manifest: the source pool's manifest
+        out: model.pt
+        arch: the network (``workflow.backbones``): tiny_resnet, a torchvision name or timm/<name>
+        init: where the weights start: scratch, imagenet, efficientnet-lite or a checkpoint
+        settings: the fields of ``workflow.joint.TrainSettings``
+        device: auto (CUDA if available) | cpu | cuda | cuda:1 ...
+        checkpoint_seconds: save the training state this often, so a killed job resumes (0: every epoch)
+    """
     resume = _resume(Path(out).parent, checkpoint_seconds, arch, init, settings, [manifest])
     settings = TrainSettings(**settings)
     frame = read_manifest(manifest)
@@ -48,15 +60,16 @@ def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, devi
 
 
 def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: dict, device: str,
-          source: str | None = None, neighbour_table: str | None = None, keep_heads: list[str] = (),
-          anchor: str | None = None, source_head: str = "random", checkpoint_seconds: float = 300) -> None:
+          checkpoint_seconds: float, source: str | None = None, neighbours: str | None = None,
+          keep_heads: Sequence[str] = (), anchor: str | None = None,
+          source_head: Literal["random", "imagenet"] = "random") -> None:
     """One training iteration, then its evaluation on the ``test`` manifest.
 
     Writes model.pt, entropy.csv (per target training image), train.json, eval.csv (per test
     image) and probs.h5 (test softmax). Evaluating in the same process saves a job start per
     model (importing torch and torchvision costs seconds, as much as a small run computes).
 
-    With ``source`` and a ``neighbour_table`` each target image borrows from its neighbours;
+    With ``source`` and a ``neighbours`` table each target image borrows from its neighbours;
     with ``source`` alone, from the whole source pool (joint training with all source images).
 
     ``anchor`` (scratch, imagenet or a checkpoint) is the starting model a regularizer pulls
@@ -65,10 +78,25 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
     one schedule over its iterations (``settings["run_epochs"]``) the model file also keeps
     the optimizer's momentum, which the next iteration continues from.
     Every ``checkpoint_seconds`` the state is saved so that a killed job resumes (``resume``).
+
+    Args:
+        target: the target's train manifest
+        test: the target's test manifest (evaluated after training)
+        init: where the weights start: scratch, imagenet, efficientnet-lite or a checkpoint
+        out_dir: folder of the outputs
+        arch: the network (``workflow.backbones``): tiny_resnet, a torchvision name or timm/<name>
+        settings: the fields of ``workflow.joint.TrainSettings``
+        device: auto (CUDA if available) | cpu | cuda | cuda:1 ...
+        checkpoint_seconds: save the training state this often, so a killed job resumes (0: every epoch)
+        source: the source pool's manifest (joint training)
+        neighbours: neighbour table (joint training; without it: the whole pool)
+        keep_heads: heads to take from the init checkpoint (target, source)
+        anchor: starting model of the regularizer: scratch, imagenet or a checkpoint
+        source_head: where a new source head starts (a pretrained one: --keep-heads source)
     """
     out = Path(out_dir)
     resume = _resume(out, checkpoint_seconds, arch, init, {"settings": settings, "keep_heads": list(keep_heads),
-                     "anchor": anchor, "source_head": source_head}, [target, source, neighbour_table])
+                     "anchor": anchor, "source_head": source_head}, [target, source, neighbours])
     settings = TrainSettings(**settings)
     target_frame = read_manifest(target)
     classes = {"target": class_names(target_frame)}
@@ -79,8 +107,8 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
         source_frame = read_manifest(source)
         classes["source"] = class_names(source_frame)
         source_items = _items(source_frame)
-        if neighbour_table:
-            table = pd.read_csv(neighbour_table)
+        if neighbours:
+            table = pd.read_csv(neighbours)
             neighbour_lists = schedule.neighbour_lists(table, len(target_frame))
             counts = schedule.counts_of(table, len(target_frame))
             n_source = int(table["source_index"].nunique())
@@ -142,8 +170,15 @@ def _write_eval(frame: pd.DataFrame, probs: np.ndarray, out: str, probs_out: str
              evaluation.mean_class_accuracy(labels, predictions), len(labels))
 
 
-def fusion(probs_files: list[str], manifest: str, out: str, probs_out: str) -> None:
-    """Average the softmax outputs of several models (the iterations of one run)."""
+def fusion(probs: list[str], manifest: str, out: str, probs_out: str) -> None:
+    """Average the softmax outputs of several models (the iterations of one run).
+
+    Args:
+        probs: the models' probs.h5 (test softmax)
+        manifest: the target's test manifest
+        out: eval.csv of the average
+        probs_out: probs.h5 of the average
+    """
     frame = read_manifest(manifest)
-    probs = evaluation.fuse([read_h5(f, ["probs"])["probs"] for f in probs_files])
-    _write_eval(frame, probs, out, probs_out)
+    fused = evaluation.fuse([read_h5(f, ["probs"])["probs"] for f in probs])
+    _write_eval(frame, fused, out, probs_out)
