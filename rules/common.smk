@@ -34,8 +34,9 @@ from workflow.banks import check_banks, lookup as bank_spec
 from workflow.datasets import folder_fingerprint
 from workflow.kinds import DEMO_DATA, TORCHVISION, TORCHVISION_DATA, check_kinds
 from workflow.kinds import images_folder, made_folders, relations, user_root, lookup as kind_spec
+from workflow.layout import run_folder, split_token as parse_run  # parse_run: (method, bank or "") of a run folder
+from workflow.layout import run_token as layout_token
 from workflow.methods import FUSION, METHODS, PER_BANK, SELECTIVE, check_methods, lookup as method_spec, uses_bank
-from workflow.report import split_token as parse_run  # (method, bank or "") of a run folder
 from workflow.schedule import max_neighbours, resolve_sigmas
 from workflow.stopping import forward_interrupts
 
@@ -60,8 +61,9 @@ else:
 
 
 def run_token(name, bank=None):
-    """The run folder below results/<target>/: <method>, or bank-<bank>/<method> for kNN methods."""
-    return f"bank-{bank or BANKS[0]}/{name}" if uses_bank(name) else name
+    """The run folder below results/<target>/ (workflow/layout.py): under its bank (the main one
+    unless named) for the methods that use one."""
+    return layout_token(name, (bank or BANKS[0]) if uses_bank(name) else None)
 
 
 # the run folders of the trained methods (rules train, train_step) and of those with neighbour tables
@@ -300,12 +302,12 @@ DECODING_ARGS = cli_options(batch_size=config["descriptors"]["batch_size"], work
 
 
 def run_dir(target, method, seed, iteration, bank=None):
-    return f"results/{target}/{run_token(method, bank)}/seed-{seed}/iter-{iteration}"
+    return run_folder(f"results/{target}", run_token(method, bank), seed, iteration)
 
 
 def token_dir(wildcards, token, iteration):
     """A run folder of the same target and seed, from a run token."""
-    return f"results/{wildcards.target}/{token}/seed-{wildcards.seed}/iter-{iteration}"
+    return run_folder(f"results/{wildcards.target}", token, wildcards.seed, iteration)
 
 
 def get_neighbour_inputs(wildcards):
@@ -458,10 +460,10 @@ def get_report_inputs(wildcards):
     for token in report_runs():
         for seed in config["seeds"]:
             if parse_run(token)[0] == FUSION:
-                inputs["runs"].append(f"results/{t}/{token}/seed-{seed}/eval.csv")
+                inputs["runs"].append(f"{run_folder(f'results/{t}', token, seed)}/eval.csv")
                 continue
             for m in range(ITERATIONS):
-                run = f"results/{t}/{token}/seed-{seed}/iter-{m}"
+                run = run_folder(f"results/{t}", token, seed, m)
                 inputs["runs"] += [f"{run}/eval.csv", f"{run}/train.json"]
     if get_relations(t):
         inputs["relations"] = get_relations(t)

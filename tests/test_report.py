@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workflow.report import FailedRun, build_runs, paired_differences, split_token, summarize
+from workflow.layout import run_folder, run_token, split_token
+from workflow.report import FailedRun, build_runs, paired_differences, summarize
 
 SCORES = {  # (method, bank) -> mean-class accuracy per seed 0, 1, 2 at the last iteration
     ("finetune", ""): [0.50, 0.60, 0.55],
@@ -53,6 +54,20 @@ def test_paired_differences_are_per_seed():
 def test_run_tokens():
     assert split_token("bank-cnn/selective") == ("selective", "cnn")
     assert split_token("joint-all") == ("joint-all", "")
+    for method, bank in (("selective", "cnn"), ("joint-all", "")):
+        assert split_token(run_token(method, bank)) == (method, bank)
+    assert run_folder("results/t", "bank-cnn/selective", 2, 0) == "results/t/bank-cnn/selective/seed-2/iter-0"
+    assert run_folder("results/t", "bank-cnn/fusion", 2) == "results/t/bank-cnn/fusion/seed-2"
+
+
+def test_the_rules_write_where_the_layout_says(repo):
+    """The rules' output patterns spell the layout the input functions and the report read."""
+    rules = (repo / "rules" / "train.smk").read_text() + (repo / "rules" / "retrieval.smk").read_text()
+    trained = run_folder("results/{target}", "{run}", "{seed}", "{iter}")
+    for name in ("model.pt", "entropy.csv", "train.json", "eval.csv", "probs.h5"):
+        assert f'"{trained}/{name}"' in rules
+    assert f'"{run_folder("results/{target}", "{joint_run}", "{seed}", "{iter}")}/neighbours.csv"' in rules
+    assert f'"{run_folder("results/{target}", run_token("fusion", "{bank}"), "{seed}")}/eval.csv"' in rules
 
 
 def write_run(folder: Path, final_loss: float) -> None:

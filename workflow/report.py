@@ -24,6 +24,7 @@ import pandas as pd
 from .datasets import read_manifest
 from .evaluation import mean_class_accuracy, top1
 from .io import read_json
+from .layout import run_folder, run_token, split_token
 from .methods import FUSION, SELECTIVE
 
 ACCURACIES = ["top1", "mean_class_acc"]
@@ -95,21 +96,12 @@ def _row(run: Path, relatedness: Relatedness | None, n_targets: int) -> dict:
     return row
 
 
-def split_token(token: str) -> tuple[str, str]:
-    """(method, bank) of a run folder token: ``finetune`` or ``bank-gabor/selective``."""
-    if token.startswith("bank-"):
-        bank, method = token[len("bank-") :].split("/")
-        return method, bank
-    return token, ""
-
-
 def build_runs(results: str, target: str, runs: list[str], seeds: list[int], iterations: int,
                target_manifest: str, source_manifest: str, relations: str | None) -> pd.DataFrame:
-    """One row per run, seed and iteration: ``results/<token>/seed-<s>/iter-<m>``.
+    """One row per run, seed and iteration (the run folders of ``workflow.layout``).
 
     A ``bank-<b>/fusion`` token averages the iterations of ``bank-<b>/selective``.
     """
-    results = Path(results)
     targets = read_manifest(target_manifest)
     relatedness = Relatedness(relations, targets, read_manifest(source_manifest)) if relations else None
     rows = []
@@ -118,15 +110,15 @@ def build_runs(results: str, target: str, runs: list[str], seeds: list[int], ite
         for seed in seeds:
             key = {"target": target, "method": method, "bank": bank, "seed": seed}
             if method == FUSION:
-                selective = results / f"bank-{bank}" / SELECTIVE / f"seed-{seed}"
-                parts = [_row(selective / f"iter-{m}", None, len(targets)) for m in range(iterations)]
-                row = _accuracy(results / token / f"seed-{seed}" / "eval.csv")
+                selective = run_token(SELECTIVE, bank)
+                parts = [_row(Path(run_folder(results, selective, seed, m)), None, len(targets)) for m in range(iterations)]
+                row = _accuracy(Path(run_folder(results, token, seed)) / "eval.csv")
                 row.update({k: parts[-1][k] for k in ("n_source_images", "n_pairs", "mean_k")},
                            train_seconds=sum(p["train_seconds"] for p in parts))
                 rows.append({**key, "iteration": iterations - 1, **row})
                 continue
             for m in range(iterations):
-                row = _row(results / token / f"seed-{seed}" / f"iter-{m}", relatedness, len(targets))
+                row = _row(Path(run_folder(results, token, seed, m)), relatedness, len(targets))
                 rows.append({**key, "iteration": m, **row})
     return pd.DataFrame(rows).reindex(columns=RUN_COLUMNS)
 
