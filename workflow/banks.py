@@ -96,7 +96,7 @@ def check_banks(config: dict) -> None:
     import jsonschema  # only where a config is checked: jobs import this module too
 
     sections = config["bank"]
-    for name in config["bank"]["names"]:
+    for name in sections["names"]:
         if name not in BANKS:
             raise ValueError(f"config bank.names: {name!r} is not a filter bank; known: {', '.join(BANKS)}")
         if name not in sections:
@@ -111,5 +111,5 @@ def check_banks(config: dict) -> None:
             where = "".join(f".{part}" for part in error.absolute_path)
             raise ValueError(f"config bank.{name}{where}: {error.message}")
         sections[name] = with_defaults(name, section)
-    for name in config["bank"]["names"]:
+    for name in sections["names"]:
         BANKS[name].check(config)
