@@ -40,7 +40,8 @@ def test_the_imagenet_regime_plans_offline_weights_warm_up_and_one_schedule(tmp_
     write_config(tmp_path, imagenet_config(source_head="imagenet"))
     result = snakemake(tmp_path, "-n", "-p", "--", "results/invertebrates/report.csv")
     jobs = planned_jobs(result.stdout)
-    assert "pretrain" not in jobs and jobs["train"] + jobs["train_step"] == 9 * 3 * 3  # 9 trained runs (selective per bank), 3 iterations, 3 seeds
+    seeds = len(imagenet_config()["seeds"])
+    assert "pretrain" not in jobs and jobs["train"] + jobs["train_step"] == 9 * 3 * seeds  # 9 trained runs (selective per bank), 3 iterations
     commands = train_commands(result.stdout)
     epochs = imagenet_config()["train"]["epochs_per_iteration"]
     for m in range(3):
