@@ -165,6 +165,21 @@ def test_cnn_bank_options(resnet_checkpoint):
         make_bank("sift", {})
 
 
+def test_cnn_bank_takes_any_module_with_a_feature_map(resnet_checkpoint):
+    """A block (a Sequential of residual blocks) or a normalisation is a layer too: its response
+    is its output map, sized by its channels, not by a convolution's out_channels."""
+    path, backbone = resnet_checkpoint
+    bank = make_bank("cnn", {"model": str(path), "arch": "resnet18", "layers": ["layer1", "layer2.0.bn1"]})
+    assert bank.layer_sizes == [64, 128]
+    images = torch.rand(2, 32, 32, 3)
+    block, norm = bank.response_layers(images)
+    x = (images.permute(0, 3, 1, 2) - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
+    with torch.no_grad():
+        expected = backbone.layer1(backbone.maxpool(backbone.relu(backbone.bn1(backbone.conv1(x)))))
+    assert block.shape == (2, 64, 8, 8) and norm.shape[:2] == (2, 128)
+    torch.testing.assert_close(block, expected, rtol=1e-4, atol=1e-5)
+
+
 def test_cnn_bank_alexnet_takes_conv1_and_conv2(monkeypatch):
     """``model: alexnet`` asks torchvision for AlexNet's ImageNet weights (stubbed: no network here)."""
     import torchvision

@@ -66,7 +66,8 @@ BANKS: dict[str, Bank] = {
             model={"type": "string", "description": "run (the run's starting model) | alexnet (torchvision's "
                    "ImageNet AlexNet) | imagenet | efficientnet-lite | a checkpoint path"},
             layers={"oneOf": [{"type": "null"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
-                    "default": None, "description": "module names; null: the network's first two Conv2d layers"},
+                    "default": None, "description": "module names (a convolution, a block, any module with a (B, C, H, W) "
+                    "output); null: the network's first two Conv2d layers"},
             activation={"type": "boolean", "default": False,
                         "description": "each layer's response after the nonlinearity that follows it (the paper's)"},
         ),

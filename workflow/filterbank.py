@@ -214,6 +214,7 @@ class CNNBank:
                              f"{[n for n, m in modules.items() if isinstance(m, nn.Conv2d)][:6]} ...")
         self._modules = [modules[name] for name in self.layers]
         self._taps = self._activation_taps() if self.activation else [(m, 0) for m in self._modules]
+        self._sizes = self._response_sizes()
 
     def _load(self) -> nn.Module:
         from .model import build_model
@@ -248,9 +249,19 @@ class CNNBank:
             taps.append((activation, calls[: following[0]].count(activation)))
         return taps
 
+    def _response_sizes(self) -> list[int]:
+        """Channels of each layer's response (any module with a (B, C, H, W) output: a
+        convolution, a block of them, a normalisation), from one forward pass."""
+        sizes = []
+        for name, response in zip(self.layers, self.response_layers(torch.zeros(1, 64, 64, 3))):
+            if response.dim() != 4:
+                raise ValueError(f"bank.cnn.layers: {name} gives a {response.dim()}-D output, not a (B, C, H, W) map")
+            sizes.append(response.shape[1])
+        return sizes
+
     @property
     def layer_sizes(self) -> list[int]:
-        return [m.out_channels for m in self._modules]
+        return self._sizes
 
     @torch.no_grad()
     def response_layers(self, images: torch.Tensor) -> list[torch.Tensor]:
