@@ -214,7 +214,7 @@ class CNNBank:
                              f"{[n for n, m in modules.items() if isinstance(m, nn.Conv2d)][:6]} ...")
         self._modules = [modules[name] for name in self.layers]
         self._taps = self._activation_taps() if self.activation else [(m, 0) for m in self._modules]
-        self._sizes = self._response_sizes()
+        self.layer_sizes = self._response_sizes()  # responses per layer: each weighs 1 / its layer's size
 
     def _load(self) -> nn.Module:
         from .model import build_model
@@ -258,10 +258,6 @@ class CNNBank:
                 raise ValueError(f"bank.cnn.layers: {name} gives a {response.dim()}-D output, not a (B, C, H, W) map")
             sizes.append(response.shape[1])
         return sizes
-
-    @property
-    def layer_sizes(self) -> list[int]:
-        return self._sizes
 
     @torch.no_grad()
     def response_layers(self, images: torch.Tensor) -> list[torch.Tensor]:
