@@ -2,8 +2,8 @@
 
     python bench/train_throughput.py [--size 64] [--steps 3] [--rounds 15] [--threads 2]
 
-"Ours" is the train stage's own code path: ``workflow.joint.fit`` (PairDataset, its
-DataLoader, the two-head step) on the tiny-transfer target and source images, decoded from
+"Ours" is the train stage's own code path: ``workflow.joint.fit`` (``loading.PairLoader``,
+the two-head step) on the tiny-transfer target and source images, decoded from
 the JPEG files by ``workflow.datasets.load_image``, each target image with one source image
 drawn from its ``selection.k0`` neighbours (random ones here: retrieval does not change the
 cost). "Bare" is what one would write with torchvision alone: an ``ImageFolder`` dataset
@@ -39,13 +39,8 @@ from torch.nn import functional as F
 from torchvision import transforms as T
 
 from workflow.datasets import class_names, scan_image_folder
-from workflow.joint import (
-    TrainSettings,
-    epoch_pairs,
-    fit,
-    freeze_batch_norm,
-    joint_batches,
-)
+from workflow.joint import TrainSettings, fit, freeze_batch_norm, make_loader
+from workflow.loading import epoch_pairs
 from workflow.model import build_model
 from workflow.stages.training import _items
 
@@ -95,8 +90,8 @@ def our_loop(model, target_items, source_items, neighbours, settings: TrainSetti
 
 def our_loader(target_items, source_items, neighbours, settings: TrainSettings) -> int:
     """``fit``'s batches of epoch 0, decoded and augmented but not trained on; return images seen."""
-    batches = joint_batches(target_items, source_items, neighbours, settings, 0)
-    return sum(sum(len(x) for x, _ in batch.values()) for batch in batches)
+    batches = make_loader(target_items, source_items, neighbours, settings, torch.device("cpu")).epoch(0)
+    return sum(len(batch["images"]) for batch in batches)
 
 
 def bare_loader(loader) -> int:

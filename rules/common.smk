@@ -300,6 +300,11 @@ DECODING_ARGS = cli_options(batch_size=config["descriptors"]["batch_size"], work
 
 # ------------------------------------------------------------------ training runs
 
+# The GPUs of a training job (rules pretrain, train, train_step: resources gpu): none with
+# model.device cpu (a cluster or workstation without GPUs), one otherwise, which the cluster
+# profiles request from the scheduler and `--resources gpu=N` counts on a workstation of N GPUs.
+TRAINING_GPUS = 0 if config["model"]["device"] == "cpu" else 1
+
 
 def run_dir(target, method, seed, iteration, bank=None):
     return run_folder(f"results/{target}", run_token(method, bank), seed, iteration)
@@ -413,6 +418,9 @@ def schedule_settings(section, epochs, seed):
         "flip",
         "crop_padding",
         "workers",
+        "precision",
+        "deterministic",
+        "jpeg_draft",
     ]
     if section == "train":
         keys += ["freeze_bn", "source_weight", "warmup_epochs", "warmup_lr"]

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from workflow import backbones
-from workflow.joint import to_tensor
+from workflow.loading import to_tensor
 from workflow.model import build_model
 
 TINY_TRANSFER = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiny-transfer"

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.nn import functional as F
 
-from workflow.joint import TrainingDiverged, TrainSettings, epoch_pairs, fit, joint_batches, make_optimizer, to_tensor, warm_up_heads
+from workflow.joint import TrainingDiverged, TrainSettings, fit, make_loader, make_optimizer, warm_up_heads
+from workflow.loading import augment, epoch_pairs, to_tensor, to_unit
 from workflow.model import JointNet
 
 SIZE = 16
@@ -49,8 +51,19 @@ def identify(images: torch.Tensor, items) -> list[int]:
 def settings(**overrides) -> TrainSettings:
     base = {"epochs": 1, "batch_size": 3, "lr": 0.01, "head_lr_mult": 10.0, "lr_step": 0.67, "momentum": 0.9,
             "weight_decay": 1e-4, "input_size": SIZE, "crop_padding": 2, "flip": True, "freeze_bn": False, "workers": 0,
-            "seed": 3, "source_weight": 1.0}
+            "seed": 3, "source_weight": 1.0, "precision": "auto", "deterministic": False, "jpeg_draft": True}
     return TrainSettings(**{**base, **overrides})
+
+
+def joint_batches(targets, sources, neighbours, train: TrainSettings, epoch: int, skip: int = 0):
+    """One epoch's batches as fit() sees them, split by head: head -> (images in [0, 1], labels)."""
+    for batch in make_loader(targets, sources, neighbours, train, torch.device("cpu")).epoch(epoch, skip):
+        images, labels = to_unit(batch["images"]), batch["labels"]
+        n_targets = len(labels["target"])
+        out = {"target": (images[:n_targets], labels["target"])}
+        if "source" in labels:
+            out["source"] = (images[n_targets:], labels["source"])
+        yield out
 
 
 @pytest.mark.parametrize("epoch", [0, 1, 2])
@@ -92,6 +105,42 @@ def test_without_neighbours_only_target_images_come_out(items):
         assert identify(images, targets) == labels.tolist()
         seen += labels.tolist()
     assert sorted(seen) == list(range(N_TARGETS))
+
+
+def test_worker_processes_and_a_resumed_epoch_give_the_same_batches(items):
+    """Which pair comes when and each image's crop and flip depend on (seed, epoch, place) alone:
+    two decoding processes give the batches of the main process, and an epoch resumed at batch 1
+    gives the rest of the same epoch."""
+    targets, sources = items
+
+    def flat(workers, skip=0):
+        batches = joint_batches(targets, sources, NEIGHBOURS, settings(workers=workers), 1, skip)
+        return [(images, labels) for batch in batches for images, labels in batch.values()]
+
+    alone, parallel, resumed = flat(0), flat(2), flat(0, skip=1)
+    assert len(alone) == len(parallel) == 2 * 3 and len(resumed) == 2 * 2
+    for (images, labels), (other_images, other_labels) in zip(alone, parallel):
+        assert torch.equal(images, other_images) and torch.equal(labels, other_labels)
+    for (images, labels), (other_images, other_labels) in zip(alone[2:], resumed):
+        assert torch.equal(images, other_images) and torch.equal(labels, other_labels)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_uint8_augmentation_equals_the_float_crop_of_the_image(seed):
+    """The loader crops and flips uint8 pixels; the values are those of the same crop and flip of the
+    float image (reflect padding, the same draws), so moving the work to uint8 changed no result."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    ours = augment(image, 3, True, torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    floats = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)
+    padded = F.pad(floats[None], (3,) * 4, mode="reflect")[0]
+    top, left = torch.randint(0, 7, (2,), generator=generator).tolist()
+    expected = padded[:, top : top + SIZE, left : left + SIZE]
+    if torch.rand((), generator=generator) < 0.5:
+        expected = expected.flip(-1)
+    assert ours.dtype == torch.uint8
+    assert torch.equal(to_unit(ours), expected)
 
 
 def test_an_empty_neighbour_list_is_an_error(items):
@@ -234,7 +283,9 @@ def test_warm_up_trains_the_heads_alone(items):
     model = JointNet("resnet18", {"target": N_TARGETS, "source": N_SOURCES})
     backbone = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     heads = {k: v.clone() for k, v in model.heads.state_dict().items()}
-    warm_up_heads(model, targets, sources, NEIGHBOURS, settings(warmup_epochs=2, warmup_lr=0.1), "cpu")
+    warm = settings(warmup_epochs=2, warmup_lr=0.1)
+    cpu = torch.device("cpu")
+    warm_up_heads(model, make_loader(targets, sources, NEIGHBOURS, warm, cpu), warm, cpu, None)
     assert all(torch.equal(v, model.backbone.state_dict()[k]) for k, v in backbone.items())  # BatchNorm statistics too
     assert all(not torch.equal(v, model.heads.state_dict()[k]) for k, v in heads.items())
 

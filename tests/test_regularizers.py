@@ -65,7 +65,7 @@ def test_projection_removes_the_conflicting_component(seed):
     dot = torch.dot(flat(g_j), flat(g_o))
     assert dot < 0
     step, coefficient = dtnh_step(g_j, g_o)
-    assert coefficient == pytest.approx(float(dot / torch.dot(flat(g_j), flat(g_j))), rel=1e-5)
+    assert float(coefficient) == pytest.approx(float(dot / torch.dot(flat(g_j), flat(g_j))), rel=1e-5)
     assert torch.allclose(flat(step), dtnh_by_definition(g_j, g_o), atol=1e-5)
     # what is left of g_O is orthogonal to g_J
     left = flat(step) - flat(g_j)
@@ -100,7 +100,7 @@ def test_l2sp_in_place_forms_equal_the_gradient():
     grads = {p: torch.randn(p.shape, generator=generator) for p in model.parameters()}
     analytic = regularizer.gradient()
     expected_dot = sum(float((grads[p] * analytic[p]).sum()) for p in grads)
-    assert regularizer.dot(grads) == pytest.approx(expected_dot, rel=1e-5)
+    assert float(regularizer.dot(grads)) == pytest.approx(expected_dot, rel=1e-5)
     expected = {p: grads[p] + analytic[p] for p in grads}
     regularizer.add_gradient_(grads)
     assert all(torch.allclose(grads[p], expected[p], atol=1e-6) for p in grads)
@@ -177,7 +177,7 @@ def test_dtnh_steps_are_sgd_steps_on_the_projected_gradient():
         # the code under test, from the same weights
         optimizer.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x, "target"), y)
-        coefficients.append(set_gradients(model, loss, None, regularizer, x, dtnh=True))
+        coefficients.append(set_gradients(model, loss, None, regularizer, dtnh=True))
         optimizer.step()
         for p, r in zip(params, reference):
             assert torch.allclose(p, r, atol=1e-6)
@@ -190,7 +190,7 @@ def test_without_dtnh_the_gradient_is_that_of_the_sum():
     x, y, z = torch.randn(4, 5), torch.randint(0, 3, (4,)), torch.randint(0, 2, (4,))
     features = model.backbone(x)
     target, source = F.cross_entropy(model.heads["target"](features), y), F.cross_entropy(model.heads["source"](features), z)
-    set_gradients(model, target, 0.7 * source, regularizer, x, dtnh=False)
+    set_gradients(model, target, 0.7 * source, regularizer, dtnh=False)
     ours = [p.grad.clone() for p in model.parameters()]
     model.zero_grad(set_to_none=True)
     features = model.backbone(x)
@@ -215,7 +215,7 @@ def test_dtnh_projects_the_source_loss_against_the_target_loss(seed, conflict):
     g_s = [torch.zeros_like(p) if g is None else g for p, g in zip(params, torch.autograd.grad(source, params, allow_unused=True))]
     assert (inner(g_j, g_s) < 0) == conflict
     target, source = losses()
-    set_gradients(model, target, source, None, x, dtnh=True)
+    set_gradients(model, target, source, None, dtnh=True)
     assert torch.allclose(flat(p.grad for p in params), dtnh_by_definition(g_j, g_s), atol=1e-6)
     assert float(sum((p.grad * j).sum() for p, j in zip(params, g_j))) > 0, "the step still descends the target loss"
 
@@ -230,9 +230,29 @@ def test_dtnh_training_reduces_the_loss(tmp_path, regularizer, alpha):
     before = cross_entropy(softmax_outputs(model, paths), labels)
     settings = TrainSettings(epochs=8, batch_size=8, lr=0.001, head_lr_mult=10.0, lr_step=0.67, momentum=0.9,
                              weight_decay=1e-4, input_size=SIZE, flip=True, crop_padding=2, freeze_bn=False, workers=0, seed=0,
+                             precision="auto", deterministic=False, jpeg_draft=True,
                              layers=("layer1", "layer2", "layer3", "layer4"),
                              regularizer=regularizer, alpha=alpha, beta=0.01, dtnh=True)
     result = fit(model, train, settings, "cpu", anchor=anchor)
     after = cross_entropy(softmax_outputs(model, paths), labels)
     assert after < before
     assert 0 <= result["projected_steps"] <= result["steps"]
+
+
+@pytest.mark.parametrize("dtnh", [False, True])
+def test_a_loss_scale_scales_every_gradient_alike(dtnh):
+    """fp16 training scales the losses by S for its backward pass: every gradient, L2-SP's analytic
+    one and DTNH's projection included, then comes out S times the unscaled one, which the scaler
+    divides back at the step."""
+    scale = torch.tensor(1024.0)
+    grads = []
+    for loss_scale in (None, scale):
+        model, anchor = TinyNet(seed=0), TinyNet(seed=1)
+        regularizer = L2SP(model, anchor, alpha=0.5, beta=0.2)
+        generator = torch.Generator().manual_seed(2)
+        x, y, z = torch.randn(4, 5, generator=generator), torch.tensor([0, 1, 2, 0]), torch.tensor([1, 0, 1, 1])
+        features = model.backbone(x)
+        target, source = F.cross_entropy(model.heads["target"](features), y), F.cross_entropy(model.heads["source"](features), z)
+        set_gradients(model, target, 0.7 * source, regularizer, dtnh=dtnh, scale=loss_scale)
+        grads.append(flat(p.grad for p in model.parameters()))
+    assert torch.allclose(grads[1] / scale, grads[0], rtol=1e-5, atol=1e-7)

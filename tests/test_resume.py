@@ -1,5 +1,6 @@
 """Resumable training: a fit() interrupted after an epoch and rerun ends with the uninterrupted weights."""
 
+import dataclasses
 import os
 import signal
 
@@ -8,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from workflow import joint
 from workflow.joint import TrainSettings, fit
+from workflow.loading import PairLoader
 from workflow.model import build_model
 from workflow.resume import Resume, fingerprint
 from workflow.stopping import Stopped
@@ -43,35 +44,37 @@ def model():
 
 SETTINGS = TrainSettings(epochs=4, batch_size=4, lr=0.02, head_lr_mult=10.0, lr_step=0.5, momentum=0.9, weight_decay=1e-4,
                          input_size=SIZE, flip=True, crop_padding=2, freeze_bn=False, workers=0, seed=5, source_weight=1.0,
+                         precision="auto", deterministic=False, jpeg_draft=True,
                          dtnh=True, regularizer="l2sp", alpha=0.01, beta=0.01)
 
 
-def train(problem, resume=None):
+def train(problem, resume=None, settings=SETTINGS):
     net = model()
     targets, sources, neighbours = problem
-    stats = fit(net, targets, SETTINGS, "cpu", sources, neighbours, anchor=model(), resume=resume)
+    stats = fit(net, targets, settings, "cpu", sources, neighbours, anchor=model(), resume=resume)
     return net, stats
 
 
-def test_interrupted_fit_resumes_to_the_uninterrupted_weights(problem, tmp_path, monkeypatch):
-    expected, expected_stats = train(problem)
+@pytest.mark.parametrize("workers", [0, 2])
+def test_interrupted_fit_resumes_to_the_uninterrupted_weights(problem, tmp_path, monkeypatch, workers):
+    settings = dataclasses.replace(SETTINGS, workers=workers)
+    expected, expected_stats = train(problem, settings=settings)
     resume = Resume(tmp_path / "resume.pt", "job", every_seconds=0)
-    original = joint.joint_batches
+    original = PairLoader.epoch
 
-    def dies_in_epoch_2(*args, **kwargs):
-        if args[-1] == 2:
+    def dies_in_epoch_2(self, epoch, skip=0):
+        if epoch == 2:
             raise KeyboardInterrupt("killed")  # as if the job died before epoch 2 ended
-        return original(*args, **kwargs)
+        return original(self, epoch, skip)
 
-    monkeypatch.setattr(joint, "joint_batches", dies_in_epoch_2)
+    monkeypatch.setattr(PairLoader, "epoch", dies_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
-        train(problem, resume)
+        train(problem, resume, settings)
     assert torch.load(tmp_path / "resume.pt", weights_only=False)["epoch"] == 1  # epochs 0 and 1 were saved
-    monkeypatch.setattr(joint, "joint_batches", original)
 
     epochs_run = []
-    monkeypatch.setattr(joint, "joint_batches", lambda *args, **kwargs: (epochs_run.append(args[-1]), original(*args, **kwargs))[1])
-    resumed, stats = train(problem, Resume(tmp_path / "resume.pt", "job", every_seconds=0))
+    monkeypatch.setattr(PairLoader, "epoch", lambda self, epoch, skip=0: (epochs_run.append(epoch), original(self, epoch, skip))[1])
+    resumed, stats = train(problem, Resume(tmp_path / "resume.pt", "job", every_seconds=0), settings)
 
     assert epochs_run == [2, 3]  # not from scratch
     for (name, a), (_, b) in zip(expected.state_dict().items(), resumed.state_dict().items()):

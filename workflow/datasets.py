@@ -160,13 +160,18 @@ def _eight_bit(image: Image.Image, path: str) -> Image.Image:
     return image
 
 
-def load_image(path: str, size: int, mode: str = "RGB") -> Image.Image:
+def load_image(path: str, size: int, mode: str = "RGB", draft: bool = False) -> Image.Image:
     """Decode ``path``, resize its shorter side to ``size`` and center-crop it to a square.
 
-    Deterministic on purpose: descriptors and evaluation must reproduce byte for byte.
+    Deterministic on purpose: descriptors and evaluation must reproduce byte for byte. With
+    ``draft`` a JPEG at least twice ``size`` on its shorter side is decoded at 1/2, 1/4 or 1/8
+    of its size by the decoder itself (DCT scaling, PIL's ``draft``), never below ``size``: the
+    same image at a fraction of the cost, slightly different pixels (BENCHMARKS.md measures both).
     """
     try:
         with Image.open(path) as image:
+            if draft:
+                image.draft(None, (size, size))
             image = _eight_bit(image, path).convert(mode)
     except (OSError, UnidentifiedImageError) as error:
         raise DatasetError(f"cannot read image {path}: {error}") from error

@@ -11,7 +11,9 @@ An optional regularizer Omega and DTNH's projection of everything but the target
 against the target gradient are described in ``regularizers.py``.
 With no neighbours this is plain fine-tuning, and with the source set as the "target" it is
 the pretraining of the backbone on the source classes. ``predict`` gives a head's softmax on
-deterministic center crops, for the entropy table and the evaluation.
+deterministic center crops, for the entropy table and the evaluation. Images come from
+``loading.py`` (decoded in worker processes, uint8 until they reach the device); the step never
+waits for the host: losses and counts add up on the device and are read once per epoch.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .datasets import load_image
+from . import kernels
+from .loading import PairLoader, center_crop_batches, to_device
 from .regularizers import inner, make_regularizer, remove_conflict_
 from .resume import Resume
 from .stopping import Stopped, StopRequest
@@ -57,6 +60,9 @@ class TrainSettings:
     freeze_bn: bool
     workers: int
     seed: int
+    precision: str  # auto | fp32 | bf16 | fp16 (workflow/kernels.py)
+    deterministic: bool  # deterministic GPU kernels instead of cuDNN's autotuner
+    jpeg_draft: bool  # decode large JPEGs at a fraction of their size (datasets.load_image)
     source_weight: float | None = None  # the source loss's weight, when source images are borrowed
     regularizer: str = "none"  # none | l2sp | knowdist (see regularizers.py)
     alpha: float | None = None
@@ -75,70 +81,6 @@ class TrainSettings:
         if missing:
             raise ValueError(f"training settings lack {', '.join(missing)} (regularizer {self.regularizer}, "
                              f"warmup_epochs {self.warmup_epochs})")
-
-
-def to_tensor(path: str, size: int) -> torch.Tensor:
-    """Decoded, resized and center-cropped image in [0, 1]: (3, size, size) float32 (the network normalises)."""
-    array = np.asarray(load_image(path, size), dtype=np.float32) / 255.0
-    return torch.from_numpy(array).permute(2, 0, 1)
-
-
-def augment(image: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
-    """A random crop of the reflect-padded image and an optional horizontal flip."""
-    if padding:
-        size = image.shape[-1]
-        padded = F.pad(image[None], (padding,) * 4, mode="reflect")[0]
-        top, left = torch.randint(0, 2 * padding + 1, (2,), generator=generator).tolist()
-        image = padded[:, top : top + size, left : left + size]
-    if flip and torch.rand((), generator=generator) < 0.5:
-        image = image.flip(-1)
-    return image
-
-
-class PairDataset(torch.utils.data.Dataset):
-    """One epoch's (target image, borrowed source image) pairs; source index -1 means none."""
-
-    def __init__(self, pairs, target_items, source_items, settings: TrainSettings, epoch: int, start: int = 0):
-        self.pairs, self.target_items, self.source_items = pairs, target_items, source_items
-        self.settings, self.epoch, self.start = settings, epoch, start
-
-    def __len__(self) -> int:
-        return len(self.pairs) - self.start
-
-    def __getitem__(self, i: int):
-        s = self.settings
-        i += self.start  # the pair's place in the epoch seeds its crops, wherever the epoch resumed
-        generator = torch.Generator().manual_seed(hash((s.seed, self.epoch, i)) % 2**63)
-        target, source = self.pairs[i]
-        path, label = self.target_items[target]
-        item = [augment(to_tensor(path, s.input_size), s.crop_padding, s.flip, generator), label]
-        if source >= 0:
-            path, label = self.source_items[source]
-            item += [augment(to_tensor(path, s.input_size), s.crop_padding, s.flip, generator), label]
-        return tuple(item)
-
-
-def epoch_pairs(n_targets: int, neighbours: list[np.ndarray] | None, rng: np.random.Generator) -> list[tuple[int, int]]:
-    """A shuffled pass over the targets, each with one uniformly drawn neighbour (or -1)."""
-    order = rng.permutation(n_targets)
-    if neighbours is None:
-        return [(int(t), -1) for t in order]
-    return [(int(t), int(neighbours[t][rng.integers(len(neighbours[t]))]) if len(neighbours[t]) else -1) for t in order]
-
-
-def joint_batches(target_items, source_items, neighbours, settings: TrainSettings, epoch: int, skip: int = 0):
-    """The batches of one epoch, from batch ``skip`` on: dicts head -> (images, labels)."""
-    rng = np.random.default_rng([settings.seed, epoch])
-    pairs = epoch_pairs(len(target_items), neighbours, rng)
-    if neighbours is not None and any(s < 0 for _, s in pairs):
-        raise ValueError("a target image has an empty neighbour list")
-    dataset = PairDataset(pairs, target_items, source_items, settings, epoch, start=skip * settings.batch_size)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=settings.batch_size, num_workers=settings.workers)
-    for batch in loader:
-        out = {"target": (batch[0], batch[1])}
-        if len(batch) == 4:
-            out["source"] = (batch[2], batch[3])
-        yield out
 
 
 def freeze_batch_norm(model: nn.Module) -> None:
@@ -175,7 +117,35 @@ def make_optimizer(model: nn.Module, settings: TrainSettings, steps_per_epoch: i
 WARMUP_EPOCH_SEED = 10_000  # warm-up epochs draw their pairs and crops apart from the training epochs
 
 
-def warm_up_heads(model: nn.Module, target_items, source_items, neighbours, settings: TrainSettings, device) -> None:
+def make_loader(target_items, source_items, neighbours, settings: TrainSettings, device: torch.device) -> PairLoader:
+    """The fit's one loader of joint batches (``loading.PairLoader``), pinned for a CUDA device."""
+    return PairLoader(target_items, source_items, neighbours, batch_size=settings.batch_size,
+                      size=settings.input_size, padding=settings.crop_padding, flip=settings.flip, seed=settings.seed,
+                      workers=settings.workers, draft=settings.jpeg_draft, pin_memory=device.type == "cuda")
+
+
+def batch_on_device(batch: dict, device: torch.device, head: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """A loader batch's images (float, [0, 1]) and labels per head on the device; in a fit through one
+    head only (``head``, e.g. pretraining's ``source``) the target images are that head's."""
+    labels = {name: y.to(device, non_blocking=True) for name, y in batch["labels"].items()}
+    if head != "target":
+        labels = {head: labels["target"]}
+    return to_device(batch["images"], device), labels
+
+
+def head_outputs(model: nn.Module, features: torch.Tensor, labels: dict[str, torch.Tensor]):
+    """Per head: its logits for its share of the batch (target images first, then source images)."""
+    logits, offset = {}, 0
+    for name, y in labels.items():
+        logits[name] = model.heads[name](features[offset : offset + len(y)])
+        offset += len(y)
+    return logits
+
+
+WARMUP_EPOCH_SEED = 10_000  # warm-up epochs draw their pairs and crops apart from the training epochs
+
+
+def warm_up_heads(model: nn.Module, loader: PairLoader, settings: TrainSettings, device, dtype) -> None:
     """Train the heads alone on the frozen backbone's features for ``settings.warmup_epochs``.
 
     A randomly initialised head on a pretrained backbone sends large, random gradients into it
@@ -186,24 +156,41 @@ def warm_up_heads(model: nn.Module, target_items, source_items, neighbours, sett
         return
     optimizer = torch.optim.SGD(model.heads.parameters(), lr=settings.warmup_lr, momentum=settings.momentum,
                                 weight_decay=settings.weight_decay)
-    model.to(device).backbone.eval()
+    model.backbone.eval()
     for epoch in range(settings.warmup_epochs):
-        total, count = 0.0, 0
-        for batch in joint_batches(target_items, source_items, neighbours, settings, WARMUP_EPOCH_SEED + epoch):
-            images = torch.cat([x for x, _ in batch.values()]).to(device)
-            with torch.no_grad():
+        total, count = torch.zeros((), dtype=torch.float64, device=device), 0
+        for batch in loader.epoch(WARMUP_EPOCH_SEED + epoch):
+            images, labels = batch_on_device(batch, device, "target")
+            with torch.no_grad(), kernels.autocast(device, dtype):
                 features = model.features(images)
-            loss, offset = 0.0, 0
-            for name, (_, labels) in batch.items():
-                logits = model.heads[name](features[offset : offset + len(labels)])
-                offset += len(labels)
-                loss = loss + F.cross_entropy(logits, labels.to(device))
+            with kernels.autocast(device, dtype):
+                logits = head_outputs(model, features, labels)
+                loss = sum(F.cross_entropy(logits[name], y) for name, y in labels.items())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            batch_size = len(batch["target"][1])
-            total, count = total + loss.item() * batch_size, count + batch_size
-        log.info("warm-up %d/%d  heads loss %.4f", epoch + 1, settings.warmup_epochs, total / max(count, 1))
+            batch_size = len(labels["target"])
+            total, count = total + loss.detach().double() * batch_size, count + batch_size
+        log.info("warm-up %d/%d  heads loss %.4f", epoch + 1, settings.warmup_epochs, float(total) / max(count, 1))
+
+
+class Tally:
+    """One epoch's loss sum and correct count, kept on the device (reading them waits for the GPU)."""
+
+    def __init__(self, device, batch: int = 0, total: float = 0.0, correct: int = 0, count: int = 0):
+        self.batch, self.count = batch, count
+        self.total = torch.tensor(total, dtype=torch.float64, device=device)
+        self.correct = torch.tensor(correct, dtype=torch.int64, device=device)
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        self.total += loss.detach().double() * len(labels)
+        self.correct += (logits.argmax(1) == labels).sum()
+        self.count += len(labels)
+        self.batch += 1
+
+    def saved(self) -> dict:
+        """The tally of an epoch stopped mid-way, as resume.pt keeps it."""
+        return {"batch": self.batch, "total": float(self.total), "correct": int(self.correct), "count": self.count}
 
 
 def fit(model, target_items, settings: TrainSettings, device, source_items=None, neighbours=None, head="target",
@@ -220,6 +207,11 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
     if source_items is not None and settings.source_weight is None:
         raise ValueError("training settings lack source_weight, needed with source images")
     torch.manual_seed(settings.seed)
+    device = torch.device(device)
+    kernels.configure(device, settings.deterministic)
+    dtype = kernels.autocast_dtype(settings.precision, device)
+    scaler = kernels.loss_scaler(device, dtype)
+    model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
     steps_per_epoch = -(-len(target_items) // settings.batch_size)
     steps = settings.epochs * steps_per_epoch
     optimizer, scheduler = make_optimizer(model, settings, steps_per_epoch)
@@ -229,110 +221,124 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
         for group, (lr, initial) in zip(optimizer.param_groups, rates):
             group["lr"], group["initial_lr"] = lr, initial
     regularizer = make_regularizer(settings.regularizer, model, anchor, settings.alpha, settings.beta, list(settings.layers))
-    start, seen, projected, last_loss, first_epoch = time.perf_counter(), 0, 0, float("nan"), 0
-    partial = {"batch": 0, "total": 0.0, "correct": 0, "count": 0}  # of an epoch stopped mid-way
+    analytic = regularizer if regularizer is not None and regularizer.analytic else None
+    loader = make_loader(target_items, source_items, neighbours, settings, device)
+    start, seen, last_loss, first_epoch = time.perf_counter(), 0, float("nan"), 0
+    projected = torch.zeros((), dtype=torch.int64, device=device)
+    partial = {}  # the tally of an epoch stopped mid-way
     state = resume.load() if resume else None
     if state:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        first_epoch, seen, projected, last_loss = state["epoch"] + 1, state["seen"], state["projected"], state["loss"]
-        partial = state.get("partial", partial)
+        first_epoch, seen, last_loss = state["epoch"] + 1, state["seen"], state["loss"]
+        projected += state["projected"]
+        partial = state.get("partial") or {}
         if "rng" in state:
             torch.set_rng_state(state["rng"])
+        if "cuda_rng" in state and device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        if scaler is not None and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
         start -= state["seconds"]
     else:
-        warm_up_heads(model, target_items, source_items, neighbours, settings, device)
-    model.to(device).train()
+        warm_up_heads(model, loader, settings, device, dtype)
+    model.train()
     if settings.freeze_bn:
         freeze_batch_norm(model)
 
     def training_state(epoch: int, **extra) -> dict:
-        return {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "seen": seen, "projected": projected, "loss": last_loss,
-                "rng": torch.get_rng_state(), "seconds": time.perf_counter() - start, **extra}
+        state = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "seen": seen, "projected": int(projected), "loss": last_loss,
+                 "rng": torch.get_rng_state(), "seconds": time.perf_counter() - start, **extra}
+        if device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(device)
+        if scaler is not None:
+            state["scaler"] = scaler.state_dict()
+        return state
 
     with StopRequest() as stop:
         for epoch in range(first_epoch, settings.epochs):
-            done, total, correct, count = partial["batch"], partial["total"], partial["correct"], partial["count"]
-            partial = {"batch": 0, "total": 0.0, "correct": 0, "count": 0}
-            for batch in joint_batches(target_items, source_items, neighbours, settings, epoch, skip=done):
-                if head != "target":
-                    batch = {head: batch["target"]}
-                images = torch.cat([x for x, _ in batch.values()]).to(device)
-                features = model.features(images)
-                losses, offset = {}, 0
-                for name, (_, labels) in batch.items():
-                    logits = model.heads[name](features[offset : offset + len(labels)])
-                    offset += len(labels)
-                    losses[name] = F.cross_entropy(logits, labels.to(device))
-                    if name == head:
-                        correct += int((logits.argmax(1).cpu() == labels).sum())
-                        count += len(labels)
-                other = settings.source_weight * losses["source"] if head != "source" and "source" in losses else None
+            tally, partial = Tally(device, **partial), {}
+            for batch in loader.epoch(epoch, skip=tally.batch):
+                images, labels = batch_on_device(batch, device, head)
+                with kernels.autocast(device, dtype):
+                    logits = head_outputs(model, model.features(images), labels)
+                    losses = {name: F.cross_entropy(logits[name], y) for name, y in labels.items()}
+                    penalty = None if regularizer is None or analytic else regularizer.penalty(images)
+                source = settings.source_weight * losses["source"] if head != "source" and "source" in losses else None
+                other = source if penalty is None else penalty if source is None else source + penalty
                 optimizer.zero_grad(set_to_none=True)
-                projected += set_gradients(model, losses[head], other, regularizer, images, settings.dtnh) != 0
-                optimizer.step()
+                coefficient = set_gradients(model, losses[head], other, analytic, settings.dtnh,
+                                            scale=scaler.scale(torch.ones((), device=device)) if scaler else None)
+                if coefficient is not None:
+                    projected += coefficient != 0
+                if scaler is None:
+                    optimizer.step()
+                else:
+                    scaler.step(optimizer)
+                    scaler.update()
                 scheduler.step()
-                total += (losses[head].item() + (other.item() if other is not None else 0.0)) * len(batch[head][1])
+                tally.add(losses[head] if source is None else losses[head].double() + source.double(),
+                          logits[head], labels[head])
                 seen += len(images)
-                done += 1
                 if stop.requested:
                     if resume:
-                        resume.save(training_state(epoch - 1, partial={"batch": done, "total": total,
-                                                                       "correct": correct, "count": count}))
+                        resume.save(training_state(epoch - 1, partial=tally.saved()))
                     raise Stopped(f"stopped on {stop.requested} in epoch {epoch + 1} of {settings.epochs}, "
-                                  f"after step {done}" + (f"; state saved to {resume.path}" if resume else ""))
-            last_loss = total / max(count, 1)
+                                  f"after step {tally.batch}" + (f"; state saved to {resume.path}" if resume else ""))
+            last_loss = float(tally.total) / max(tally.count, 1)
             if not np.isfinite(last_loss):
                 raise TrainingDiverged(f"training diverged: loss {last_loss} in epoch {epoch + 1} of {settings.epochs} "
                                        f"(lr {settings.lr}); lower the learning rate or warm the heads up")
             rate = seen / (time.perf_counter() - start)
             log.info("epoch %d/%d  loss %.4f  %s acc %.3f  %.0f img/s", epoch + 1, settings.epochs, last_loss, head,
-                     correct / max(count, 1), rate)
+                     int(tally.correct) / max(tally.count, 1), rate)
             if resume and resume.due(last_epoch=epoch == settings.epochs - 1):  # state dicts only when saved
                 resume.save(training_state(epoch))
     return {"train_seconds": time.perf_counter() - start, "images_seen": seen, "final_loss": last_loss,
             "steps": steps, "projected_steps": int(projected), "optimizer_state": optimizer.state_dict()}
 
 
-def set_gradients(model: nn.Module, main_loss, other_loss, regularizer, images, dtnh: bool) -> float:
-    """Fill every trained parameter's ``.grad`` for one step; return DTNH's removed coefficient.
+def set_gradients(model: nn.Module, main_loss, other_loss, analytic, dtnh: bool, scale=None) -> torch.Tensor | None:
+    """Fill every trained parameter's ``.grad`` for one step; return DTNH's removed coefficient (a 0-d tensor).
 
     Without DTNH the gradient is that of main + other + Omega. With DTNH, g_J is the gradient of
     the main (target) loss alone, g_O that of the rest, and the step is g_J + g_O with g_O's
-    conflicting component removed: (1 - c) g_J + g_O (``regularizers.remove_conflict_``). L2-SP's
-    g_O is added in place and never formed, so DTNH costs it two inner products.
+    conflicting component removed: (1 - c) g_J + g_O (``regularizers.remove_conflict_``). An
+    ``analytic`` regularizer (L2-SP) adds its g_O in place, never formed, so DTNH costs it two
+    inner products; other regularizers' penalties are part of ``other_loss``. ``scale`` is fp16's
+    loss scale (a 0-d tensor): every gradient, the analytic one too, comes out scaled by it, for
+    the scaler to unscale at the step. Nothing here waits for the device.
     """
     params = [p for p in model.parameters() if p.requires_grad]
-    rest = other_loss
-    if regularizer is not None and not regularizer.analytic:
-        penalty = regularizer.penalty(images)
-        rest = penalty if rest is None else rest + penalty
-    analytic = regularizer if regularizer is not None and regularizer.analytic else None
+    if scale is not None:
+        main_loss = main_loss * scale
+        other_loss = None if other_loss is None else other_loss * scale
     if not dtnh:
-        (main_loss if rest is None else main_loss + rest).backward()
+        (main_loss if other_loss is None else main_loss + other_loss).backward()
         for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
         if analytic is not None:
-            analytic.add_gradient_({p: p.grad for p in params})
-        return 0.0
-    g_j = _gradients(main_loss, params, retain_graph=rest is not None)
-    g_o = _gradients(rest, params) if rest is not None else None
+            analytic.add_gradient_({p: p.grad for p in params}, scale)
+        return None
+    g_j = _gradients(main_loss, params, retain_graph=other_loss is not None)
+    g_o = _gradients(other_loss, params) if other_loss is not None else None
     if g_o is not None and analytic is not None:
-        analytic.add_gradient_(dict(zip(params, g_o)))
+        analytic.add_gradient_(dict(zip(params, g_o)), scale)
     if g_o is not None:
         dot = inner(g_j, g_o)
+    elif analytic is not None:
+        dot = analytic.dot(dict(zip(params, g_j)), scale)
     else:
-        dot = analytic.dot(dict(zip(params, g_j))) if analytic is not None else 0.0
-    coefficient = remove_conflict_(g_j, dot)
+        dot = None  # nothing to project
+    coefficient = remove_conflict_(g_j, dot) if dot is not None else torch.zeros((), device=main_loss.device)
     with torch.no_grad():
         if g_o is not None:
-            for g, o in zip(g_j, g_o):
-                g.add_(o)
+            torch._foreach_add_(g_j, g_o)
         elif analytic is not None:
-            analytic.add_gradient_(dict(zip(params, g_j)))
+            analytic.add_gradient_(dict(zip(params, g_j)), scale)
     for p, g in zip(params, g_j):
         p.grad = g
     return coefficient
@@ -344,12 +350,21 @@ def _gradients(loss, params, retain_graph: bool = False) -> list[torch.Tensor]:
 
 
 @torch.no_grad()
-def predict(model, paths: list[str], input_size: int, device, head: str = "target", batch_size: int = 128) -> np.ndarray:
-    """Softmax outputs of ``head`` for images (deterministic center crops): (n, classes) float32."""
+def predict(model, paths: list[str], settings: TrainSettings, device, head: str = "target",
+            batch_size: int = 128) -> np.ndarray:
+    """Softmax outputs of ``head`` for images (deterministic center crops): (n, classes) float32.
+
+    The images come as training's do (``settings.workers`` processes, pinned uint8), the forward
+    pass runs at the training precision, and the outputs stay on the device until the end.
+    """
+    device = torch.device(device)
     model.to(device).eval()
+    dtype = kernels.autocast_dtype(settings.precision, device)
     out = []
-    for start in range(0, len(paths), batch_size):
-        images = torch.stack([to_tensor(p, input_size) for p in paths[start : start + batch_size]])
-        out.append(torch.softmax(model(images.to(device), head).float(), dim=1).cpu())
+    for images in center_crop_batches(paths, settings.input_size, batch_size, settings.workers, settings.jpeg_draft,
+                                      pin_memory=device.type == "cuda"):
+        with kernels.autocast(device, dtype):
+            logits = model(to_device(images, device), head)
+        out.append(torch.softmax(logits.float(), dim=1))
     n_classes = model.heads[head].out_features
-    return torch.cat(out).numpy() if out else np.empty((0, n_classes), dtype=np.float32)
+    return torch.cat(out).cpu().numpy() if out else np.empty((0, n_classes), dtype=np.float32)

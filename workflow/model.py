@@ -122,9 +122,3 @@ def restore_model(state: dict) -> JointNet:
         head.load_state_dict(state["heads"][name])
     return model
 
-
-def pick_device(setting: str) -> torch.device:
-    """``auto`` is CUDA when available, else CPU; otherwise the named device."""
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(setting)

@@ -31,27 +31,27 @@ import torch
 from torch import nn
 
 
-def inner(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
-    """<a, b> of two gradients given as matching lists of tensors (no temporaries)."""
-    return float(sum(torch.dot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b)))
+def inner(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
+    """<a, b> of two gradients given as matching lists of tensors (no temporaries): a 0-d tensor on
+    their device, so that a training step never waits to read it."""
+    return sum(torch.dot(x.reshape(-1), y.reshape(-1)) for x, y in zip(a, b))
 
 
 @torch.no_grad()
-def remove_conflict_(g_j: list[torch.Tensor], dot: float) -> float:
+def remove_conflict_(g_j: list[torch.Tensor], dot: torch.Tensor) -> torch.Tensor:
     """DTNH's projection folded into g_J: g_J <- (1 - c) g_J, so that g_J + g_O is the DTNH step.
 
     With ``dot`` = <g_O, g_J> and c = min(0, dot) / ||g_J||^2, the projected g_O is g_O - c g_J,
     and the step g_J + (g_O - c g_J) = (1 - c) g_J + g_O. Scaling g_J in place and then adding g_O
     as it is needs neither the projected g_O nor, for L2-SP, g_O itself: the caller computes
-    ``dot`` and adds g_O in whatever form it has. Returns c (0: no conflict, or g_J is zero).
+    ``dot`` and adds g_O in whatever form it has. Returns c (0: no conflict, or g_J is zero), a
+    0-d float64 tensor: c is formed in double precision, then applied as float32, and nothing is
+    read back to the host.
     """
-    if dot >= 0:
-        return 0.0
-    norm = inner(g_j, g_j)
-    coefficient = dot / norm if norm > 0 else 0.0
-    if coefficient:
-        for g in g_j:
-            g.mul_(1.0 - coefficient)
+    dot = dot.double()
+    norm = inner(g_j, g_j).double()
+    coefficient = torch.where(norm > 0, torch.clamp(dot, max=0) / norm, torch.zeros_like(dot))
+    torch._foreach_mul_(g_j, 1.0 - coefficient)  # by exactly 1 where nothing conflicts
     return coefficient
 
 
@@ -83,21 +83,26 @@ class L2SP:
         yield from ((p, a, self.alpha) for p, a in zip(self.backbone, self.anchors))
         yield from ((p, None, self.beta) for p in self.heads)
 
-    def dot(self, grads: dict[nn.Parameter, torch.Tensor]) -> float:
-        """<g, d Omega / d w> for a gradient g given per parameter, without forming d Omega / d w."""
-        total = 0.0
+    def dot(self, grads: dict[nn.Parameter, torch.Tensor], scale: torch.Tensor | None = None) -> torch.Tensor:
+        """<g, scale d Omega / d w> for a gradient g given per parameter, without forming d Omega / d w:
+        a 0-d float64 tensor on the device (each term's product in float32, their sum in double)."""
+        total = torch.zeros((), dtype=torch.float64, device=self.anchors[0].device if self.anchors else None)
         for p, anchor, weight in self._terms():
             g = grads[p].reshape(-1)
             term = torch.dot(g, p.detach().reshape(-1))
             if anchor is not None:
                 term = term - torch.dot(g, anchor.reshape(-1))
-            total += 2 * weight * float(term)
-        return total
+            total += 2 * weight * term.double()
+        return total if scale is None else total * scale
 
     @torch.no_grad()
-    def add_gradient_(self, grads: dict[nn.Parameter, torch.Tensor]) -> None:
-        """grads[p] += d Omega / d p, in place (no temporaries: the step stays cheap)."""
+    def add_gradient_(self, grads: dict[nn.Parameter, torch.Tensor], scale: torch.Tensor | None = None) -> None:
+        """grads[p] += scale d Omega / d p, in place (no temporaries without ``scale``, fp16's loss scale:
+        the step stays cheap)."""
         for p, anchor, weight in self._terms():
+            if scale is not None:
+                grads[p].addcmul_(p if anchor is None else p - anchor, scale, value=2 * weight)
+                continue
             grads[p].add_(p, alpha=2 * weight)
             if anchor is not None:
                 grads[p].add_(anchor, alpha=-2 * weight)
@@ -133,7 +138,8 @@ class FeatureDistillation:
         self.teacher.to(images.device)
         with torch.no_grad():
             self.teacher.features(images)
-        return self.alpha * sum(torch.mean((self.student_maps[n] - self.teacher_maps[n]) ** 2) for n in self.student_maps)
+        return self.alpha * sum(torch.mean((self.student_maps[n].float() - self.teacher_maps[n].float()) ** 2)
+                                for n in self.student_maps)  # in float32, whatever the forward pass's precision
 
 
 def make_regularizer(name: str, model: nn.Module, anchor: nn.Module | None, alpha: float, beta: float, layers: list[str]):

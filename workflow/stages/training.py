@@ -14,9 +14,10 @@ import torch
 
 from .. import evaluation, schedule
 from ..datasets import DatasetError, class_names, read_manifest
+from ..devices import device_record, pick_device
 from ..io import read_h5, write_csv, write_h5, write_json
 from ..joint import TrainingDiverged, TrainSettings, fit, predict
-from ..model import build_model, load_checkpoint, pick_device, save_checkpoint
+from ..model import build_model, load_checkpoint, save_checkpoint
 from ..resume import Resume, fingerprint
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,9 @@ def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, devi
     classes = {"source": class_names(frame)}
     torch.manual_seed(settings.seed)  # the random initial weights, too, follow the seed
     model = build_model(arch, classes, init)
-    stats = fit(model, _items(frame), settings, pick_device(device), head="source", resume=resume)
+    run_device = pick_device(device)
+    log.info("training on %s", device_record(run_device))
+    stats = fit(model, _items(frame), settings, run_device, head="source", resume=resume)
     stats.pop("optimizer_state")
     save_checkpoint(model.cpu(), classes, out)
     resume.done()
@@ -119,6 +122,8 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
     torch.manual_seed(settings.seed)
     model = build_model(arch, classes, init, keep_heads=tuple(keep_heads), source_head=source_head)
     run_device = pick_device(device)
+    record = device_record(run_device)
+    log.info("training on %s", record)
     anchor_model = build_model(arch, {}, anchor) if anchor else None
     momentum = _continued_momentum(init, settings)
     try:
@@ -127,18 +132,19 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
     except TrainingDiverged as error:
         raise TrainingDiverged(f"{out_dir}: {error}") from error
     optimizer_state = stats.pop("optimizer_state")
-    probs = predict(model, target_frame["path"].tolist(), settings.input_size, run_device)
+    probs = predict(model, target_frame["path"].tolist(), settings, run_device)
     labels = target_frame["label"].to_numpy()
     entropy = pd.DataFrame({"index": target_frame["index"], "label": labels, "entropy": evaluation.entropy(probs),
                             "correct": probs.argmax(1) == labels, "k": counts})
     log.info("train accuracy %.3f, mean entropy %.3f", entropy["correct"].mean(), entropy["entropy"].mean())
     test_frame = read_manifest(test)
     _check_classes(test_frame, classes["target"], test)
-    test_probs = predict(model, test_frame["path"].tolist(), settings.input_size, run_device)
+    test_probs = predict(model, test_frame["path"].tolist(), settings, run_device)
     continued = settings.first_epoch + settings.epochs < settings.run_epochs  # a later iteration reads the momentum
     save_checkpoint(model.cpu(), classes, out / "model.pt", optimizer_state if continued else None)
     write_csv(entropy, out / "entropy.csv")
-    write_json({**stats, "n_source_images": n_source, "settings": dataclasses.asdict(settings)}, out / "train.json")
+    write_json({**stats, "n_source_images": n_source, "settings": dataclasses.asdict(settings), "device": record},
+               out / "train.json")
     _write_eval(test_frame, test_probs, str(out / "eval.csv"), str(out / "probs.h5"))
     resume.done()
 

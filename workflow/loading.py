@@ -1,0 +1,172 @@
+"""The input pipeline of training and evaluation: uint8 crops from worker processes, one loader per fit.
+
+A GPU trains ResNet-50 at 224 px on thousands of images a second; decoding a JPEG, resizing
+and cropping it costs milliseconds of a CPU core. So the images are decoded in
+``workers`` DataLoader processes that live as long as the fit (``persistent_workers``: no
+process start per epoch), travel as uint8 (a quarter of float32's bytes) in pinned memory,
+and are copied to the device without blocking; only there do they become floats in [0, 1]
+(the network normalises them itself: ``model.JointNet.normalize``).
+
+Reproducibility is that of a single process: which target image comes when, which neighbour it
+brings, and each image's crop and flip are drawn from (seed, epoch, place in the epoch), never
+from a generator that runs on, so any number of workers, a resumed epoch and a rerun give the
+same batches. The batch sampler (``EpochBatches``) runs in the main process and is told the
+epoch before each pass; the workers only decode the keys it hands them. The loaders draw their
+workers' seeds from generators of their own, so torch's global generator (dropout's) advances
+with the network alone, the same in a resumed fit as in an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .datasets import load_image
+
+
+def decode(path: str, size: int, draft: bool) -> np.ndarray:
+    """The deterministic (size, size, 3) uint8 center crop of an image (``datasets.load_image``)."""
+    return np.asarray(load_image(path, size, draft=draft), dtype=np.uint8)
+
+
+def augment(image: np.ndarray, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """A random crop of the reflect-padded (H, W, 3) image and an optional horizontal flip: (3, H, W) uint8.
+
+    The draws (crop corner, then flip) are the same, in the same order, whatever the image.
+    """
+    if padding:
+        size = image.shape[0]
+        padded = np.pad(image, ((padding, padding), (padding, padding), (0, 0)), mode="reflect")
+        top, left = torch.randint(0, 2 * padding + 1, (2,), generator=generator).tolist()
+        image = padded[top : top + size, left : left + size]
+    if flip and torch.rand((), generator=generator) < 0.5:
+        image = image[:, ::-1]
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+def to_tensor(path: str, size: int) -> torch.Tensor:
+    """One image as evaluation sees it: (3, size, size) float32 in [0, 1]."""
+    return to_unit(torch.from_numpy(decode(path, size, draft=False).transpose(2, 0, 1).copy()))
+
+
+def to_unit(images: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels as float32 in [0, 1] (the same values as dividing float32 pixels by 255)."""
+    return images.float().div_(255.0)
+
+
+def to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A uint8 batch on ``device`` as float32 in [0, 1], without waiting for the copy; channels-last on CUDA
+    (the layout its convolution kernels are fastest in)."""
+    images = to_unit(images.to(device, non_blocking=True))
+    return images.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else images
+
+
+class PairImages(torch.utils.data.Dataset):
+    """Decodes keys (epoch, place, target index, source index or -1) into augmented uint8 crops."""
+
+    def __init__(self, target_items, source_items, size: int, padding: int, flip: bool, seed: int, draft: bool):
+        self.target_items, self.source_items = target_items, source_items
+        self.size, self.padding, self.flip, self.seed, self.draft = size, padding, flip, seed, draft
+
+    def __len__(self) -> int:
+        return len(self.target_items)
+
+    def __getitem__(self, key: tuple[int, int, int, int]):
+        epoch, place, target, source = key
+        # the pair's place in its epoch seeds its crops, wherever the epoch resumed and whichever worker decodes it
+        generator = torch.Generator().manual_seed(hash((self.seed, epoch, place)) % 2**63)
+        path, label = self.target_items[target]
+        item = [self._crop(path, generator), label]
+        if source >= 0:
+            path, source_label = self.source_items[source]
+            item += [self._crop(path, generator), source_label]
+        return tuple(item)
+
+    def _crop(self, path: str, generator: torch.Generator) -> torch.Tensor:
+        return augment(decode(path, self.size, self.draft), self.padding, self.flip, generator)
+
+
+def epoch_pairs(n_targets: int, neighbours: list[np.ndarray] | None, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """A shuffled pass over the targets, each with one uniformly drawn neighbour (or -1)."""
+    order = rng.permutation(n_targets)
+    if neighbours is None:
+        return [(int(t), -1) for t in order]
+    return [(int(t), int(neighbours[t][rng.integers(len(neighbours[t]))]) if len(neighbours[t]) else -1) for t in order]
+
+
+class EpochBatches(torch.utils.data.Sampler):
+    """The batches of keys of the epoch last set by ``set_epoch``, from a given batch on.
+
+    An epoch walks the target images in an order drawn from (seed, epoch); each brings one
+    neighbour drawn uniformly from its list.
+    """
+
+    def __init__(self, n_targets: int, neighbours: list[np.ndarray] | None, batch_size: int, seed: int):
+        self.n_targets, self.neighbours, self.batch_size, self.seed = n_targets, neighbours, batch_size, seed
+        self.epoch, self.skip = 0, 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def __len__(self) -> int:
+        return -(-self.n_targets // self.batch_size) - self.skip
+
+    def __iter__(self):
+        pairs = epoch_pairs(self.n_targets, self.neighbours, np.random.default_rng([self.seed, self.epoch]))
+        if self.neighbours is not None and any(s < 0 for _, s in pairs):
+            raise ValueError("a target image has an empty neighbour list")
+        keys = [(self.epoch, place, t, s) for place, (t, s) in enumerate(pairs)]
+        for start in range(self.skip * self.batch_size, len(keys), self.batch_size):
+            yield keys[start : start + self.batch_size]
+
+
+def collate_pairs(items) -> dict:
+    """One batch: ``images`` (target images, then their source images: one tensor, one copy to the
+    device) and ``labels`` per head."""
+    images = [item[0] for item in items] + [item[2] for item in items if len(item) == 4]
+    labels = {"target": torch.tensor([item[1] for item in items])}
+    if len(items[0]) == 4:
+        labels["source"] = torch.tensor([item[3] for item in items])
+    return {"images": torch.stack(images), "labels": labels}
+
+
+class PairLoader:
+    """The joint batches of a whole fit (warm-up included) from one DataLoader and its workers.
+
+    target_items / source_items: lists of (path, label); neighbours: per target index, an array
+    of source indices (None: target images alone).
+    """
+
+    def __init__(self, target_items, source_items, neighbours, *, batch_size: int, size: int, padding: int,
+                 flip: bool, seed: int, workers: int, draft: bool, pin_memory: bool):
+        self.sampler = EpochBatches(len(target_items), neighbours, batch_size, seed)
+        dataset = PairImages(target_items, source_items, size, padding, flip, seed, draft)
+        self.loader = torch.utils.data.DataLoader(
+            dataset, batch_sampler=self.sampler, num_workers=workers, collate_fn=collate_pairs,
+            persistent_workers=workers > 0, pin_memory=pin_memory, prefetch_factor=4 if workers else None,
+            generator=torch.Generator().manual_seed(seed))  # its workers' seeds: not drawn from torch's global generator
+
+    def epoch(self, epoch: int, skip: int = 0):
+        """The batches of ``epoch``, from batch ``skip`` on."""
+        self.sampler.set_epoch(epoch, skip)
+        return iter(self.loader)
+
+
+class CenterCrops(torch.utils.data.Dataset):
+    """Images as evaluation sees them: deterministic uint8 center crops."""
+
+    def __init__(self, paths: list[str], size: int, draft: bool):
+        self.paths, self.size, self.draft = paths, size, draft
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return torch.from_numpy(decode(self.paths[i], self.size, self.draft).transpose(2, 0, 1).copy())
+
+
+def center_crop_batches(paths: list[str], size: int, batch_size: int, workers: int, draft: bool, pin_memory: bool):
+    """The images of ``paths`` in order, as uint8 batches decoded by ``workers`` processes."""
+    return torch.utils.data.DataLoader(CenterCrops(paths, size, draft), batch_size=batch_size, num_workers=workers,
+                                       pin_memory=pin_memory, prefetch_factor=4 if workers else None,
+                                       generator=torch.Generator())
