@@ -506,7 +506,7 @@ def measure_loops(bench: Bench, arch: str, data: Data, runs: list[Run]) -> None:
         for name in ["ours", "bare"] if round_ % 2 == 0 else ["bare", "ours"]:
             runs.append(timers[name]())
             say(f"  {arch} round {round_ + 1}/{scale.rounds}: {name} {runs[-1].rate:.0f} images/s")
-        ours_batches = make_loader(targets, sources, neighbours, settings, device).epoch(0)
+        ours_batches = make_loader(targets, sources, neighbours, settings, device).epochs([0])
         runs.append(time_loader("ours_loader", ours_batches, scale, round_))
         runs.append(time_loader("bare_loader", bare_loader(root, samples, settings, device), scale, round_))
         say(f"  {arch} round {round_ + 1}/{scale.rounds}: loaders alone: ours {runs[-2].rate:.0f}, "

@@ -26,6 +26,7 @@ RUNS = {
     "knn": [["bench/knn.py"]],
     "scaling": [["bench/scaling.py"]],
     "train_throughput": [["bench/train_throughput.py"]],
+    "input_pipeline": [["bench/input_pipeline.py"]],
     "step_cost": [["bench/step_cost.py", "--size", "32", "--rounds", "15"], ["bench/step_cost.py", "--size", "64", "--rounds", "8"]],
 }
 

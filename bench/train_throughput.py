@@ -34,10 +34,10 @@ from functools import partial
 import numpy as np
 import torch
 import torchvision
-import yaml
 from torch.nn import functional as F
 from torchvision import transforms as T
 
+from input_pipeline import merged_config
 from workflow.datasets import class_names, scan_image_folder
 from workflow.joint import TrainSettings, fit, freeze_batch_norm, make_loader
 from workflow.loading import epoch_pairs
@@ -90,7 +90,7 @@ def our_loop(model, target_items, source_items, neighbours, settings: TrainSetti
 
 def our_loader(target_items, source_items, neighbours, settings: TrainSettings) -> int:
     """``fit``'s batches of epoch 0, decoded and augmented but not trained on; return images seen."""
-    batches = make_loader(target_items, source_items, neighbours, settings, torch.device("cpu")).epoch(0)
+    batches = make_loader(target_items, source_items, neighbours, settings, torch.device("cpu")).epochs([0])
     return sum(len(batch["images"]) for batch in batches)
 
 
@@ -114,8 +114,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    with open(args.config) as file:
-        config = yaml.safe_load(file)
+    config = merged_config(["config/config.yaml", args.config])  # as snakemake --configfile layers them
     target_cfg = config["targets"][args.target]
     target_root, source_root = f"{target_cfg['root']}/train", config["sources"][target_cfg["source"]]["root"]
     target_frame, source_frame = scan_image_folder(target_root), scan_image_folder(source_root)

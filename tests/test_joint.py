@@ -57,7 +57,7 @@ def settings(**overrides) -> TrainSettings:
 
 def joint_batches(targets, sources, neighbours, train: TrainSettings, epoch: int, skip: int = 0):
     """One epoch's batches as fit() sees them, split by head: head -> (images in [0, 1], labels)."""
-    for batch in make_loader(targets, sources, neighbours, train, torch.device("cpu")).epoch(epoch, skip):
+    for batch in make_loader(targets, sources, neighbours, train, torch.device("cpu")).epochs([epoch], skip):
         images, labels = to_unit(batch["images"]), batch["labels"]
         n_targets = len(labels["target"])
         out = {"target": (images[:n_targets], labels["target"])}

@@ -60,20 +60,27 @@ def test_interrupted_fit_resumes_to_the_uninterrupted_weights(problem, tmp_path,
     settings = dataclasses.replace(SETTINGS, workers=workers)
     expected, expected_stats = train(problem, settings=settings)
     resume = Resume(tmp_path / "resume.pt", "job", every_seconds=0)
-    original = PairLoader.epoch
+    original = PairLoader.epochs
 
-    def dies_in_epoch_2(self, epoch, skip=0):
-        if epoch == 2:
-            raise KeyboardInterrupt("killed")  # as if the job died before epoch 2 ended
-        return original(self, epoch, skip)
+    def dies_in_epoch_2(self, epochs, skip=0):
+        for epoch in epochs:
+            if epoch == 2:
+                raise KeyboardInterrupt("killed")  # as if the job died before epoch 2 ended
+            yield from original(self, [epoch], skip)
+            skip = 0
 
-    monkeypatch.setattr(PairLoader, "epoch", dies_in_epoch_2)
+    monkeypatch.setattr(PairLoader, "epochs", dies_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         train(problem, resume, settings)
     assert torch.load(tmp_path / "resume.pt", weights_only=False)["epoch"] == 1  # epochs 0 and 1 were saved
 
     epochs_run = []
-    monkeypatch.setattr(PairLoader, "epoch", lambda self, epoch, skip=0: (epochs_run.append(epoch), original(self, epoch, skip))[1])
+
+    def recorded(self, epochs, skip=0):
+        epochs_run.extend(epochs)
+        return original(self, epochs, skip)
+
+    monkeypatch.setattr(PairLoader, "epochs", recorded)
     resumed, stats = train(problem, Resume(tmp_path / "resume.pt", "job", every_seconds=0), settings)
 
     assert epochs_run == [2, 3]  # not from scratch

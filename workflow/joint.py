@@ -18,6 +18,7 @@ waits for the host: losses and counts add up on the device and are read once per
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -114,9 +115,6 @@ def make_optimizer(model: nn.Module, settings: TrainSettings, steps_per_epoch: i
     return optimizer, scheduler
 
 
-WARMUP_EPOCH_SEED = 10_000  # warm-up epochs draw their pairs and crops apart from the training epochs
-
-
 def make_loader(target_items, source_items, neighbours, settings: TrainSettings, device: torch.device) -> PairLoader:
     """The fit's one loader of joint batches (``loading.PairLoader``), pinned for a CUDA device."""
     return PairLoader(target_items, source_items, neighbours, batch_size=settings.batch_size,
@@ -159,7 +157,7 @@ def warm_up_heads(model: nn.Module, loader: PairLoader, settings: TrainSettings,
     model.backbone.eval()
     for epoch in range(settings.warmup_epochs):
         total, count = torch.zeros((), dtype=torch.float64, device=device), 0
-        for batch in loader.epoch(WARMUP_EPOCH_SEED + epoch):
+        for batch in loader.epochs([WARMUP_EPOCH_SEED + epoch]):
             images, labels = batch_on_device(batch, device, "target")
             with torch.no_grad(), kernels.autocast(device, dtype):
                 features = model.features(images)
@@ -257,10 +255,13 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
             state["scaler"] = scaler.state_dict()
         return state
 
+    # one pass of the loader over all epochs left: its workers decode the next epoch's first
+    # batches while this epoch's last steps run
+    batches = loader.epochs(range(first_epoch, settings.epochs), skip=partial.get("batch", 0))
     with StopRequest() as stop:
         for epoch in range(first_epoch, settings.epochs):
             tally, partial = Tally(device, **partial), {}
-            for batch in loader.epoch(epoch, skip=tally.batch):
+            for batch in itertools.islice(batches, steps_per_epoch - tally.batch):
                 images, labels = batch_on_device(batch, device, head)
                 with kernels.autocast(device, dtype):
                     logits = head_outputs(model, model.features(images), labels)
@@ -350,21 +351,22 @@ def _gradients(loss, params, retain_graph: bool = False) -> list[torch.Tensor]:
 
 
 @torch.no_grad()
-def predict(model, paths: list[str], settings: TrainSettings, device, head: str = "target",
-            batch_size: int = 128) -> np.ndarray:
-    """Softmax outputs of ``head`` for images (deterministic center crops): (n, classes) float32.
+def predict(model, path_lists: list[list[str]], settings: TrainSettings, device, head: str = "target",
+            batch_size: int = 128) -> list[np.ndarray]:
+    """Softmax outputs of ``head`` for each list of images (deterministic center crops): (n, classes) float32 each.
 
-    The images come as training's do (``settings.workers`` processes, pinned uint8), the forward
-    pass runs at the training precision, and the outputs stay on the device until the end.
+    The images come as training's do (``settings.workers`` processes, pinned uint8), all lists in
+    one pass of one loader, the forward pass runs at the training precision, and the outputs
+    stay on the device until the end.
     """
     device = torch.device(device)
-    model.to(device).eval()
+    model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format).eval()
     dtype = kernels.autocast_dtype(settings.precision, device)
     out = []
-    for images in center_crop_batches(paths, settings.input_size, batch_size, settings.workers, settings.jpeg_draft,
-                                      pin_memory=device.type == "cuda"):
+    for images in center_crop_batches(path_lists, settings.input_size, batch_size, settings.workers,
+                                      settings.jpeg_draft, pin_memory=device.type == "cuda"):
         with kernels.autocast(device, dtype):
             logits = model(to_device(images, device), head)
         out.append(torch.softmax(logits.float(), dim=1))
-    n_classes = model.heads[head].out_features
-    return torch.cat(out).cpu().numpy() if out else np.empty((0, n_classes), dtype=np.float32)
+    probs = torch.cat(out).cpu().numpy() if out else np.empty((0, model.heads[head].out_features), dtype=np.float32)
+    return np.split(probs, np.cumsum([len(paths) for paths in path_lists])[:-1])

@@ -11,7 +11,8 @@ Reproducibility is that of a single process: which target image comes when, whic
 brings, and each image's crop and flip are drawn from (seed, epoch, place in the epoch), never
 from a generator that runs on, so any number of workers, a resumed epoch and a rerun give the
 same batches. The batch sampler (``EpochBatches``) runs in the main process and is told the
-epoch before each pass; the workers only decode the keys it hands them. The loaders draw their
+epochs before each pass; the workers only decode the keys it hands them. A fit makes one pass
+over all its epochs, so the workers never wait for an epoch to start. The loaders draw their
 workers' seeds from generators of their own, so torch's global generator (dropout's) advances
 with the network alone, the same in a resumed fit as in an uninterrupted one.
 """
@@ -57,8 +58,10 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
 def to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     """A uint8 batch on ``device`` as float32 in [0, 1], without waiting for the copy; channels-last on CUDA
     (the layout its convolution kernels are fastest in)."""
-    images = to_unit(images.to(device, non_blocking=True))
-    return images.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else images
+    images = images.to(device, non_blocking=True)
+    if device.type == "cuda":  # the layout change on uint8: a quarter of float32's bytes to move
+        images = images.contiguous(memory_format=torch.channels_last)
+    return to_unit(images)
 
 
 class PairImages(torch.utils.data.Dataset):
@@ -95,29 +98,32 @@ def epoch_pairs(n_targets: int, neighbours: list[np.ndarray] | None, rng: np.ran
 
 
 class EpochBatches(torch.utils.data.Sampler):
-    """The batches of keys of the epoch last set by ``set_epoch``, from a given batch on.
+    """The batches of keys of the epochs last set by ``set_epochs``, one epoch after the other, from a
+    given batch of the first on.
 
     An epoch walks the target images in an order drawn from (seed, epoch); each brings one
-    neighbour drawn uniformly from its list.
+    neighbour drawn uniformly from its list. Its last batch may be short; the next epoch's
+    batches follow at once, so one pass of a loader covers a whole fit.
     """
 
     def __init__(self, n_targets: int, neighbours: list[np.ndarray] | None, batch_size: int, seed: int):
         self.n_targets, self.neighbours, self.batch_size, self.seed = n_targets, neighbours, batch_size, seed
-        self.epoch, self.skip = 0, 0
+        self.epochs, self.skip = [0], 0
 
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        self.epoch, self.skip = epoch, skip
+    def set_epochs(self, epochs, skip: int = 0) -> None:
+        self.epochs, self.skip = list(epochs), skip
 
     def __len__(self) -> int:
-        return -(-self.n_targets // self.batch_size) - self.skip
+        return len(self.epochs) * -(-self.n_targets // self.batch_size) - self.skip
 
     def __iter__(self):
-        pairs = epoch_pairs(self.n_targets, self.neighbours, np.random.default_rng([self.seed, self.epoch]))
-        if self.neighbours is not None and any(s < 0 for _, s in pairs):
-            raise ValueError("a target image has an empty neighbour list")
-        keys = [(self.epoch, place, t, s) for place, (t, s) in enumerate(pairs)]
-        for start in range(self.skip * self.batch_size, len(keys), self.batch_size):
-            yield keys[start : start + self.batch_size]
+        for i, epoch in enumerate(self.epochs):
+            pairs = epoch_pairs(self.n_targets, self.neighbours, np.random.default_rng([self.seed, epoch]))
+            if self.neighbours is not None and any(s < 0 for _, s in pairs):
+                raise ValueError("a target image has an empty neighbour list")
+            keys = [(epoch, place, t, s) for place, (t, s) in enumerate(pairs)]
+            for start in range(self.skip * self.batch_size if i == 0 else 0, len(keys), self.batch_size):
+                yield keys[start : start + self.batch_size]
 
 
 def collate_pairs(items) -> dict:
@@ -146,9 +152,9 @@ class PairLoader:
             persistent_workers=workers > 0, pin_memory=pin_memory, prefetch_factor=4 if workers else None,
             generator=torch.Generator().manual_seed(seed))  # its workers' seeds: not drawn from torch's global generator
 
-    def epoch(self, epoch: int, skip: int = 0):
-        """The batches of ``epoch``, from batch ``skip`` on."""
-        self.sampler.set_epoch(epoch, skip)
+    def epochs(self, epochs, skip: int = 0):
+        """The batches of ``epochs`` in one pass, from batch ``skip`` of the first on."""
+        self.sampler.set_epochs(epochs, skip)
         return iter(self.loader)
 
 
@@ -165,8 +171,14 @@ class CenterCrops(torch.utils.data.Dataset):
         return torch.from_numpy(decode(self.paths[i], self.size, self.draft).transpose(2, 0, 1).copy())
 
 
-def center_crop_batches(paths: list[str], size: int, batch_size: int, workers: int, draft: bool, pin_memory: bool):
-    """The images of ``paths`` in order, as uint8 batches decoded by ``workers`` processes."""
-    return torch.utils.data.DataLoader(CenterCrops(paths, size, draft), batch_size=batch_size, num_workers=workers,
+def center_crop_batches(path_lists: list[list[str]], size: int, batch_size: int, workers: int, draft: bool,
+                        pin_memory: bool):
+    """The images of several lists of paths in one pass, in order, as uint8 batches decoded by ``workers``
+    processes; no batch mixes two lists (a list's batches are the same as if it came alone)."""
+    paths = [path for paths in path_lists for path in paths]
+    ends = np.cumsum([len(paths) for paths in path_lists])
+    batches = [list(range(start, min(start + batch_size, end)))
+               for begin, end in zip([0, *ends[:-1]], ends) for start in range(begin, end, batch_size)]
+    return torch.utils.data.DataLoader(CenterCrops(paths, size, draft), batch_sampler=batches, num_workers=workers,
                                        pin_memory=pin_memory, prefetch_factor=4 if workers else None,
                                        generator=torch.Generator())

@@ -132,14 +132,14 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
     except TrainingDiverged as error:
         raise TrainingDiverged(f"{out_dir}: {error}") from error
     optimizer_state = stats.pop("optimizer_state")
-    probs = predict(model, target_frame["path"].tolist(), settings, run_device)
+    test_frame = read_manifest(test)
+    _check_classes(test_frame, classes["target"], test)
+    probs, test_probs = predict(model, [target_frame["path"].tolist(), test_frame["path"].tolist()], settings,
+                                run_device)  # one loader for both: its workers start once
     labels = target_frame["label"].to_numpy()
     entropy = pd.DataFrame({"index": target_frame["index"], "label": labels, "entropy": evaluation.entropy(probs),
                             "correct": probs.argmax(1) == labels, "k": counts})
     log.info("train accuracy %.3f, mean entropy %.3f", entropy["correct"].mean(), entropy["entropy"].mean())
-    test_frame = read_manifest(test)
-    _check_classes(test_frame, classes["target"], test)
-    test_probs = predict(model, test_frame["path"].tolist(), settings, run_device)
     continued = settings.first_epoch + settings.epochs < settings.run_epochs  # a later iteration reads the momentum
     save_checkpoint(model.cpu(), classes, out / "model.pt", optimizer_state if continued else None)
     write_csv(entropy, out / "entropy.csv")
