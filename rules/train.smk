@@ -15,6 +15,7 @@ rule pretrain:
     resources:
         mem_mb=per_attempt(16000),
         runtime=per_attempt(1440),
+        gpu=TRAINING_GPUS,
     params:
         arch=config["model"]["arch"],
         settings=schedule_settings("pretrain", config["pretrain"]["epochs"], seed=0),
@@ -46,6 +47,7 @@ rule train:
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(720),
+        gpu=TRAINING_GPUS,  # train_step too: `use rule` copies the resources
     params:
         arch=config["model"]["arch"],
         files=get_train_files,

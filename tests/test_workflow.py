@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -98,6 +99,13 @@ def test_descriptors_are_deterministic(demo_run, tmp_path):
     before = read_h5(demo_run / "results/demo/bank-gabor/hist/source/shard-0.h5")
     again = read_h5(out)
     assert np.array_equal(before["hist"], again["hist"]) and np.array_equal(before["index"], again["index"])
+
+
+def test_every_iteration_records_what_it_trained_on(demo_run):
+    """train.json's device (workflow/devices.py): the device, its libraries, the claimed GPU."""
+    records = [json.loads(path.read_text())["device"] for path in (demo_run / "results/demo").rglob("train.json")]
+    assert records and all(r["torch"] == torch.__version__ and r["device"].split(":")[0] in ("cpu", "cuda")
+                           and "claimed_gpu" in r for r in records)
 
 
 LAST = default_config()["selection"]["iterations"] - 1  # the iteration whose model.pt the run keeps
