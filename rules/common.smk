@@ -306,6 +306,12 @@ DECODING_ARGS = cli_options(batch_size=config["descriptors"]["batch_size"], work
 TRAINING_GPUS = 0 if config["model"]["device"] == "cpu" else 1
 
 
+def loop_threads(section):
+    """The torch threads of a training job's loop: its threads less the config's decoding workers
+    (a param of threads, so Snakemake's rerun trigger leaves it out: it changes no result)."""
+    return lambda wildcards, threads: max(1, threads - config[section]["workers"])
+
+
 def run_dir(target, method, seed, iteration, bank=None):
     return run_folder(f"results/{target}", run_token(method, bank), seed, iteration)
 

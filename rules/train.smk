@@ -11,7 +11,7 @@ rule pretrain:
     priority: 10  # most jobs wait for it: it goes first, on every core, before the scratch runs
     conda:
         "../envs/sjft.yaml"
-    threads: 8  # capped at --cores
+    threads: max(8, 1 + config["pretrain"]["workers"])  # capped at --cores
     resources:
         mem_mb=per_attempt(16000),
         runtime=per_attempt(1440),
@@ -19,10 +19,11 @@ rule pretrain:
     params:
         arch=config["model"]["arch"],
         settings=schedule_settings("pretrain", config["pretrain"]["epochs"], seed=0),
+        torch_threads=loop_threads("pretrain"),
         device=config["model"]["device"],
         resume=cli_options(checkpoint_seconds=config["pretrain"]["checkpoint_seconds"]),
     shell:
-        "python -m workflow --threads {threads} pretrain --manifest {input:q} --out {output:q} --arch {params.arch:q}"
+        "python -m workflow --threads {params.torch_threads} pretrain --manifest {input:q} --out {output:q} --arch {params.arch:q}"
         " --init scratch --settings {params.settings:q} --device {params.device:q} {params.resume} 2> {log:q}"
 
 
@@ -43,7 +44,9 @@ rule train:
         iter=KEPT_ITERATIONS,
     conda:
         "../envs/sjft.yaml"
-    threads: 1  # runs of different methods go in parallel; raise with --set-threads train=N
+    # the loop and its image-decoding workers; runs of different methods go in parallel (on a CPU
+    # give the loop more with --set-threads train=N train_step=N: `use rule` copies no set-threads)
+    threads: 1 + config["train"]["workers"]
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(720),
@@ -53,10 +56,11 @@ rule train:
         files=get_train_files,
         heads=get_train_heads,
         settings=get_train_settings,
+        torch_threads=loop_threads("train"),
         device=config["model"]["device"],
         resume=cli_options(checkpoint_seconds=config["train"]["checkpoint_seconds"]),
     shell:
-        "python -m workflow --threads {threads} train --target {input.target:q} --test {input.test:q}"
+        "python -m workflow --threads {params.torch_threads} train --target {input.target:q} --test {input.test:q}"
         ' --out-dir "$(dirname {output.model:q})"'
         " --arch {params.arch:q} {params.files} {params.heads} --settings {params.settings:q} --device {params.device:q}"
         " {params.resume} 2> {log:q}"

@@ -18,16 +18,22 @@ TRAINING = ("pretrain", "train", "train_step")
 MANY_CORES = ("--cores", "64")
 
 
+TRAIN_WORKERS = 3  # decoding processes of each train and train_step job in these plans
+
+
 def demo_config(device: str) -> dict:
     config = default_config()
     config["model"]["device"] = device
+    config["train"]["workers"] = TRAIN_WORKERS
     return config
 
 
 def profile_threads(profile: str, rule: str) -> int:
-    """The threads a profile sets for a training rule: train_step the same as train."""
+    """The threads of a training job: the loop and its decoding workers (rules/train.smk), unless the
+    profile sets the rule's own."""
     config = yaml.safe_load((REPO / "profiles" / profile / "config.yaml").read_text())
-    return config["set-threads"]["train" if rule == "train_step" else rule]
+    default = {"pretrain": 8, "train": 1 + TRAIN_WORKERS, "train_step": 1 + TRAIN_WORKERS}[rule]
+    return config.get("set-threads", {}).get(rule, default)
 
 
 def planned_job_details(dry_run_output: str) -> list[dict]:
@@ -90,7 +96,7 @@ def test_cluster_generic_submits_training_jobs_with_their_gpu_and_threads(tmp_pa
     for tool in ("sbatch", "squeue"):
         (bin_folder / tool).chmod(0o755)
     workdir = tmp_path / "run"
-    write_config(workdir, default_config())
+    write_config(workdir, demo_config("auto"))
     (workdir / "profiles").symlink_to(REPO / "profiles")  # the status command's path is relative
     command, env = snakemake_command(workdir, "--profile", str(REPO / "profiles" / "cluster-generic"), *MANY_CORES,
                                      "--seconds-between-status-checks", "0", "--", "results/demo/report.csv")
