@@ -206,6 +206,19 @@ def test_fit_learns_two_colours(tmp_path):
     assert np.isfinite(result["final_loss"])
 
 
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_fits_learn_too(tmp_path, precision):
+    """The GPU's precisions, run by the CPU's autocast: bf16, and fp16 with its loss scaler (whose
+    first steps overflow and are skipped), still learn the two colours."""
+    torch.manual_seed(0)
+    train, test = colour_items(tmp_path, 8, seed=1), colour_items(tmp_path, 6, seed=2)
+    model = JointNet("resnet18", {"target": 2})
+    result = fit(model, train, settings(epochs=10, batch_size=8, lr=0.001, precision=precision), "cpu")
+    probs = softmax_outputs(model, [p for p, _ in test])
+    assert np.isfinite(result["final_loss"])
+    assert np.mean(probs.argmax(1) == np.array([y for _, y in test])) > 0.75
+
+
 def test_joint_fit_trains_the_source_head_on_borrowed_images(items):
     targets, sources = items
     torch.manual_seed(0)

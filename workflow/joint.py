@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -209,6 +211,8 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
     kernels.configure(device, settings.deterministic)
     dtype = kernels.autocast_dtype(settings.precision, device)
     scaler = kernels.loss_scaler(device, dtype)
+    if scaler is not None:  # its skipped steps (overflows) still advance the schedule, as they should
+        warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
     model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
     steps_per_epoch = -(-len(target_items) // settings.batch_size)
     steps = settings.epochs * steps_per_epoch
