@@ -82,8 +82,7 @@ from workflow.stages.training import train  # noqa: E402
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # the train section's keys of a training job's --settings (rules/common.smk: schedule_settings)
 TRAIN_KEYS = ("batch_size", "lr", "head_lr_mult", "lr_step", "momentum", "weight_decay", "flip", "crop_padding",
-              "workers", "precision", "deterministic", "jpeg_draft", "freeze_bn", "source_weight", "warmup_epochs",
-              "warmup_lr")
+              "precision", "deterministic", "jpeg_draft", "freeze_bn", "source_weight", "warmup_epochs", "warmup_lr")
 LOOPS = ("ours", "bare", "ours_loader", "bare_loader", "model_alone")
 
 
@@ -309,9 +308,10 @@ def neighbour_table(data: Data, k: int, seed: int) -> pd.DataFrame:
 
 def job_settings(config: dict, scale: Scale, epochs: int, seed: int) -> dict:
     """A train job's settings as rules/common.smk builds them (``get_train_settings``, selective's first
-    iteration), at the benchmark's size, batch and workers, with flips on (photographs, not the demo's textures)."""
+    iteration), at the benchmark's size and batch, with flips on (photographs, not the demo's textures); the
+    workers (``scale.workers``) travel apart, as in the rule."""
     settings = {key: config["train"][key] for key in TRAIN_KEYS}
-    settings.update(epochs=epochs, seed=seed, input_size=scale.size, batch_size=scale.batch, workers=scale.workers,
+    settings.update(epochs=epochs, seed=seed, input_size=scale.size, batch_size=scale.batch,
                     flip=True, regularizer="none", dtnh=False)
     return settings
 
@@ -339,7 +339,7 @@ def measure_job(bench: Bench, data: Data) -> Job:
     reset_peak(bench.device)
     start = time.time()
     train(target=str(manifests["train"]), test=str(manifests["test"]), init="scratch", out_dir=str(out),
-          arch=scale.job_arch, settings=job_settings(bench.config, scale, scale.job_epochs, seed=0),
+          arch=scale.job_arch, settings=job_settings(bench.config, scale, scale.job_epochs, seed=0), workers=scale.workers,
           device=bench.device.type, checkpoint_seconds=bench.config["train"]["checkpoint_seconds"],
           source=str(manifests["source"]), neighbours=str(folder / "neighbours.csv"))
     end = time.time()
@@ -497,7 +497,7 @@ def measure_loops(bench: Bench, arch: str, data: Data, runs: list[Run]) -> None:
                 f"{round_} of {scale.rounds} rounds")
             break
         round_start = time.perf_counter()
-        settings = TrainSettings(**job_settings(bench.config, scale, epochs=1, seed=round_))
+        settings = TrainSettings(**job_settings(bench.config, scale, epochs=1, seed=round_), workers=scale.workers)
         rng = np.random.default_rng([round_, 1])  # the bare loop's pairs: a neighbour per target image, as ours draws
         drawn = [sources[n[rng.integers(len(n))]] for n in neighbours]
         samples = targets + [(path, n_target + label) for path, label in drawn]
@@ -593,7 +593,7 @@ def markdown(res: dict) -> str:
     m, s, sampling = res["machine"], res["scale"], res["utilisation"]
     lines = [f"{m['device']}, torch {m['torch']} (CUDA {m['cuda']}, cuDNN {m['cudnn']}), {m['cpus']} CPUs; {res['date']}",
              f"{s['size']} px, {s['batch']} target + {s['batch']} source images a step, {s['steps']} steps a run "
-             f"(timed from step {s['warmup']}), {s['rounds']} rounds, {res['settings']['workers']} workers, precision "
+             f"(timed from step {s['warmup']}), {s['rounds']} rounds, {s['workers']} workers, precision "
              f"{res['settings']['precision']}; GPU utilisation: {sampling.get('note') or sampling['sampler']}", ""]
     if "data" in res:
         d = res["data"]

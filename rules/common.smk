@@ -306,10 +306,16 @@ DECODING_ARGS = cli_options(batch_size=config["descriptors"]["batch_size"], work
 TRAINING_GPUS = 0 if config["model"]["device"] == "cpu" else 1
 
 
+def decoding_workers(section):
+    """A training job's image-decoding processes: the config's workers, as many as its threads leave
+    beside the loop's one. Like loop_threads, a param of threads, which Snakemake's rerun trigger
+    leaves out: neither changes a result (train.workers is not in --settings for that reason)."""
+    return lambda wildcards, threads: min(config[section]["workers"], max(0, threads - 1))
+
+
 def loop_threads(section):
-    """The torch threads of a training job's loop: its threads less the config's decoding workers
-    (a param of threads, so Snakemake's rerun trigger leaves it out: it changes no result)."""
-    return lambda wildcards, threads: max(1, threads - config[section]["workers"])
+    """The torch threads of a training job's loop: its threads less its decoding workers."""
+    return lambda wildcards, threads: max(1, threads - min(config[section]["workers"], max(0, threads - 1)))
 
 
 def run_dir(target, method, seed, iteration, bank=None):
@@ -423,7 +429,6 @@ def schedule_settings(section, epochs, seed):
         "weight_decay",
         "flip",
         "crop_padding",
-        "workers",
         "precision",
         "deterministic",
         "jpeg_draft",

@@ -13,18 +13,19 @@ rule pretrain:
         "../envs/sjft.yaml"
     threads: max(8, 1 + config["pretrain"]["workers"])  # capped at --cores
     resources:
-        mem_mb=per_attempt(16000),
+        mem_mb=per_attempt(16000 + 1000 * config["pretrain"]["workers"]),  # a worker holds its prefetched batches
         runtime=per_attempt(1440),
         gpu=TRAINING_GPUS,
     params:
         arch=config["model"]["arch"],
         settings=schedule_settings("pretrain", config["pretrain"]["epochs"], seed=0),
         torch_threads=loop_threads("pretrain"),
+        workers=decoding_workers("pretrain"),
         device=config["model"]["device"],
         resume=cli_options(checkpoint_seconds=config["pretrain"]["checkpoint_seconds"]),
     shell:
         "python -m workflow --threads {params.torch_threads} pretrain --manifest {input:q} --out {output:q} --arch {params.arch:q}"
-        " --init scratch --settings {params.settings:q} --device {params.device:q} {params.resume} 2> {log:q}"
+        " --init scratch --settings {params.settings:q} --workers {params.workers} --device {params.device:q} {params.resume} 2> {log:q}"
 
 
 rule train:
@@ -48,7 +49,7 @@ rule train:
     # give the loop more with --set-threads train=N train_step=N: `use rule` copies no set-threads)
     threads: 1 + config["train"]["workers"]
     resources:
-        mem_mb=per_attempt(8000),
+        mem_mb=per_attempt(8000 + 1000 * config["train"]["workers"]),  # a worker holds its prefetched batches
         runtime=per_attempt(720),
         gpu=TRAINING_GPUS,  # train_step too: `use rule` copies the resources
     params:
@@ -57,13 +58,14 @@ rule train:
         heads=get_train_heads,
         settings=get_train_settings,
         torch_threads=loop_threads("train"),
+        workers=decoding_workers("train"),
         device=config["model"]["device"],
         resume=cli_options(checkpoint_seconds=config["train"]["checkpoint_seconds"]),
     shell:
         "python -m workflow --threads {params.torch_threads} train --target {input.target:q} --test {input.test:q}"
         ' --out-dir "$(dirname {output.model:q})"'
-        " --arch {params.arch:q} {params.files} {params.heads} --settings {params.settings:q} --device {params.device:q}"
-        " {params.resume} 2> {log:q}"
+        " --arch {params.arch:q} {params.files} {params.heads} --settings {params.settings:q} --workers {params.workers}"
+        " --device {params.device:q} {params.resume} 2> {log:q}"
 
 
 # An earlier iteration: the same job, but its model.pt is deleted once the next iteration (its

@@ -121,13 +121,15 @@ def test_training_settings_have_one_home_the_config(tmp_path):
     config = default_config()
     write_config(tmp_path, config)
     plan = snakemake(tmp_path, "-n", "-p", "--", "results/demo/report.csv").stdout
-    commands = re.findall(r"python -m workflow --threads \d+ (pretrain|train) .*?--settings '(\{.*?\})'", plan)
-    assert {stage for stage, _ in commands} == {"pretrain", "train"}
+    commands = re.findall(r"python -m workflow --threads \d+ (pretrain|train) .*?--settings '(\{.*?\})' --workers (\d+)",
+                          plan)
+    assert {stage for stage, _, _ in commands} == {"pretrain", "train"}
     required = {f.name for f in dataclasses.fields(TrainSettings) if f.default is dataclasses.MISSING}
     assert {"head_lr_mult", "lr_step", "momentum", "weight_decay", "input_size", "flip", "freeze_bn"} <= required
-    for stage, text in commands:
+    for stage, text, workers in commands:
         settings = json.loads(text)
-        TrainSettings(**settings)  # nothing missing
+        TrainSettings(**settings, workers=int(workers))  # nothing missing (workers, which change no result, apart)
         section = config["pretrain" if stage == "pretrain" else "train"]
-        for key in required & set(section):
+        assert int(workers) == section["workers"], stage
+        for key in required & set(section) - {"workers"}:
             assert settings[key] == section[key] or (key == "freeze_bn" and not settings[key]), (stage, key)

@@ -42,6 +42,7 @@ def two_gpus(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: SimpleNamespace(uuid=f"uuid-{index}"))
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "Simulated GPU")
     monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 91000)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
 
 
 @pytest.fixture
@@ -61,8 +62,13 @@ def held_elsewhere(path) -> bool:
         os.close(fd)
 
 
-def test_two_claims_get_different_gpus(tmp_path):
-    assert {claim_gpu(["a", "b"], tmp_path), claim_gpu(["a", "b"], tmp_path)} == {0, 1}
+def test_two_claims_get_different_gpus(tmp_path, claims):
+    first = claim_gpu(["a", "b"], tmp_path)
+    first_job = claims[:]  # from here on another process's claim (flocks are per open file)
+    claims.clear()
+    second = claim_gpu(["a", "b"], tmp_path)
+    claims += first_job
+    assert {first, second} == {0, 1}
 
 
 def test_a_killed_jobs_gpu_is_free_again(tmp_path):
@@ -101,8 +107,13 @@ def test_the_lock_folder_is_the_users_unless_set(monkeypatch, tmp_path):
     assert lock_folder() == tmp_path
 
 
-def test_jobs_on_two_gpus_claim_one_each(two_gpus):
-    first, second = pick_device("auto"), pick_device("cuda")
+def test_jobs_on_two_gpus_claim_one_each(two_gpus, claims):
+    first = pick_device("auto")
+    first_job = claims[:]  # from here on another process's claim
+    claims.clear()
+    second = pick_device("cuda")
+    assert pick_device("cuda") == second  # asked again, a job keeps its GPU (and does not wait for itself)
+    claims += first_job  # released after the test
     assert (first, second) == (torch.device("cuda", 0), torch.device("cuda", 1))
     assert device_record(second)["claimed_gpu"] == 1
     assert device_record(second)["name"] == "Simulated GPU"
@@ -136,3 +147,30 @@ def test_the_record_names_the_libraries(no_cuda):
     record = device_record(pick_device("auto"))
     assert record["device"] == "cpu" and record["torch"] == torch.__version__ and record["claimed_gpu"] is None
     assert set(record) >= {"name", "cuda", "cudnn"}
+
+
+def test_a_shared_lock_folder_serves_every_user(monkeypatch, tmp_path):
+    """A folder named by SJFT_GPU_LOCKS that a job creates is sticky and open to all, and its lock
+    files readable by all whatever the umask: another user's job can open and lock them."""
+    shared = tmp_path / "locks"
+    monkeypatch.setenv(devices.LOCKS_ENV, str(shared))
+    previous = os.umask(0o077)
+    try:
+        assert claim_gpu(["a", "b"]) == 0
+    finally:
+        os.umask(previous)
+    assert shared.stat().st_mode & 0o7777 == 0o1777
+    assert (shared / "gpu-a.lock").stat().st_mode & 0o777 == 0o666
+
+
+def test_a_decoding_worker_leaves_the_claim_to_its_parent(tmp_path):
+    """A forked child (a DataLoader worker) closes its copies of the lock files; the parent's claim
+    stays until the parent goes."""
+    claim_gpu(["a"], tmp_path)
+    child = os.fork()
+    if child == 0:  # the worker
+        devices.forget_claims()
+        os._exit(0 if not devices._HELD else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert held_elsewhere(tmp_path / "gpu-a.lock")

@@ -1,13 +1,17 @@
 """Resumable training: a fit() interrupted after an epoch and rerun ends with the uninterrupted weights."""
 
 import dataclasses
+import json
 import os
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from conftest import REPO
 
 from workflow.joint import TrainSettings, fit
 from workflow.loading import PairLoader
@@ -147,3 +151,41 @@ def test_a_stop_request_saves_the_step_and_the_rerun_ends_with_the_uninterrupted
         assert torch.equal(a, b), name
     assert stats["images_seen"] == expected_stats["images_seen"]
     assert stats["final_loss"] == expected_stats["final_loss"]
+
+
+# a fit with two decoding processes that runs until stopped, its state saved to argv[3] on a stop request
+LONG_FIT = """
+import dataclasses, json, logging, sys
+from pathlib import Path
+from workflow.joint import TrainSettings, fit
+from workflow.model import build_model
+from workflow.resume import Resume
+from workflow.stopping import Stopped
+logging.basicConfig(level=logging.INFO)
+settings = TrainSettings(**json.loads(sys.argv[2]))
+model = build_model("resnet18", {"target": ["r", "b"]}, "scratch")
+try:
+    fit(model, [tuple(item) for item in json.loads(sys.argv[1])], settings, "cpu", resume=Resume(Path(sys.argv[3]), "job", 3600))
+except Stopped:
+    sys.exit(130)
+"""
+
+
+def test_sigterm_to_the_jobs_process_group_saves_the_state_with_decoding_workers(problem, tmp_path):
+    """A batch system's time limit or scancel sends SIGTERM to the whole job, its decoding
+    processes included: they leave it to the loop, which saves its state and stops (exit 130)."""
+    targets, _, _ = problem
+    settings = dataclasses.asdict(dataclasses.replace(SETTINGS, epochs=500, workers=2, regularizer="none", dtnh=False))
+    command = [sys.executable, "-c", LONG_FIT, json.dumps(targets), json.dumps(settings), str(tmp_path / "resume.pt")]
+    job = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        for line in job.stderr:  # trains: its second epoch has started
+            if "epoch 1/500" in line:
+                break
+        os.killpg(job.pid, signal.SIGTERM)
+        _, errors = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+    assert job.returncode == 130, errors[-2000:]
+    assert (tmp_path / "resume.pt").exists()

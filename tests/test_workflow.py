@@ -160,6 +160,13 @@ def test_changing_learning_rate_reruns_training_only(demo_run, tmp_path):
     assert not {"demo_data", "target_manifest", "source_manifest", "bounds", "descriptors", "knn", "pretrain"} & set(jobs)
 
 
+@pytest.mark.parametrize(("section", "key", "value"), [("train", "workers", 2), ("pretrain", "workers", 1)])
+def test_changing_decoding_workers_reruns_nothing(demo_run, tmp_path, section, key, value):
+    """Workers change no result (tests/test_joint.py), so a change of them, which the threads of
+    the training jobs follow, leaves every finished job alone."""
+    assert jobs_after_change(demo_run, tmp_path / "workers", section, key, value) == {}
+
+
 def test_changing_the_entropy_threshold_reruns_the_mining_runs_only(demo_run, tmp_path):
     """delta reaches only the neighbour tables of mining iterations (a setting beside the input
     files: Snakemake leaves params computed from input files out of its rerun trigger)."""

@@ -44,23 +44,45 @@ def gpu_names() -> list[str]:
     """A name per visible CUDA device that every process gives the same GPU: its UUID.
 
     Not its index: jobs that a scheduler gives different GPUs of one node may each see theirs as
-    device 0, and would wait for each other on one lock. torch < 2.4 has no UUIDs: the index then.
+    device 0, and would wait for each other on one lock (UUIDs came with torch 2.4, the lowest we take).
     """
     properties = [torch.cuda.get_device_properties(index) for index in range(torch.cuda.device_count())]
-    return [str(getattr(p, "uuid", index)) for index, p in enumerate(properties)]
+    return [str(p.uuid) for p in properties]
+
+
+def _open_lock(folder: Path, name: str) -> int:
+    """The lock file of GPU ``name``, opened read-only (a flock needs no write access) and, when this
+    process creates it, readable by every user, so that one folder's files serve the jobs of all."""
+    path = folder / f"gpu-{name}.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        pass
+    else:
+        os.fchmod(fd, 0o666)  # whatever the umask
+        return fd
+    try:
+        return os.open(path, os.O_RDONLY)
+    except PermissionError as error:
+        raise ValueError(f"cannot open the GPU lock {path}: {error}; set {LOCKS_ENV} to a folder of your own") from error
 
 
 def claim_gpu(gpus: Sequence[str], folder: str | os.PathLike | None = None, poll_seconds: float = 10.0) -> int:
     """The index in ``gpus`` (``gpu_names``) of a GPU that no other live process claimed; it stays
     claimed until this process exits. While all are claimed, waits (and logs it, then every
-    REPORT_SECONDS), trying again every ``poll_seconds``."""
+    REPORT_SECONDS), trying again every ``poll_seconds``. A process claims once: asked again, it
+    keeps the GPU it holds (a second lock on its own file would wait for itself)."""
+    if _HELD:
+        return _HELD[0][0]
     folder = Path(folder) if folder is not None else lock_folder()
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        if folder.stat().st_uid == os.getuid():
+            folder.chmod(0o1777 if os.environ.get(LOCKS_ENV) else 0o700)  # a shared folder: sticky, open to all
     waiting_since = reported = None
     while True:
         for index, name in enumerate(gpus):
-            # read-only: a flock needs no write access, so one folder's files can serve every user
-            fd = os.open(folder / f"gpu-{name}.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+            fd = _open_lock(folder, name)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -78,6 +100,14 @@ def claim_gpu(gpus: Sequence[str], folder: str | os.PathLike | None = None, poll
         time.sleep(poll_seconds)
 
 
+def forget_claims() -> None:
+    """In a forked child (a decoding worker): close its copies of the claimed lock files. The claim
+    stays the parent's (a flock lives as long as any descriptor of its open file), and ends with it."""
+    for _, fd in _HELD:
+        os.close(fd)
+    _HELD.clear()
+
+
 def _no_cuda(setting: str) -> ValueError:
     build = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
     return ValueError(f"model.device is {setting}, but torch {torch.__version__} finds no CUDA device ({build}); "
@@ -92,7 +122,9 @@ def pick_device(setting: str) -> torch.device:
     """
     if setting in ("auto", "cuda"):
         if torch.cuda.is_available():
-            return torch.device("cuda", claim_gpu(gpu_names()))
+            device = torch.device("cuda", claim_gpu(gpu_names()))
+            torch.cuda.set_device(device)  # the current device: where every unplaced CUDA call goes
+            return device
         if setting == "cuda":
             raise _no_cuda(setting)
         log.info("model.device is auto and torch finds no CUDA device: training on the CPU")
@@ -101,12 +133,15 @@ def pick_device(setting: str) -> torch.device:
         device = torch.device(setting)
     except RuntimeError as error:
         raise ValueError(f"model.device is {setting!r}, not a device: auto, cpu, cuda or cuda:N") from error
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"model.device is {setting!r}: auto, cpu, cuda or cuda:N")
     if device.type == "cuda" and device.index is not None:
         if not torch.cuda.is_available():
             raise _no_cuda(setting)
         if device.index >= torch.cuda.device_count():
             raise ValueError(f"model.device is {setting}, but torch finds {torch.cuda.device_count()} CUDA "
                              f"device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+        torch.cuda.set_device(device)
     return device
 
 

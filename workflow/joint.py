@@ -12,8 +12,9 @@ against the target gradient are described in ``regularizers.py``.
 With no neighbours this is plain fine-tuning, and with the source set as the "target" it is
 the pretraining of the backbone on the source classes. ``predict`` gives a head's softmax on
 deterministic center crops, for the entropy table and the evaluation. Images come from
-``loading.py`` (decoded in worker processes, uint8 until they reach the device); the step never
-waits for the host: losses and counts add up on the device and are read once per epoch.
+``loading.py`` (decoded in worker processes, uint8 until they reach the device); the host never
+waits for the device within an epoch: losses and counts add up on the device and are read once
+per epoch (with fp16, the loss scaler reads its overflow flag at every step).
 """
 
 from __future__ import annotations
@@ -163,9 +164,9 @@ def warm_up_heads(model: nn.Module, loader: PairLoader, settings: TrainSettings,
             images, labels = batch_on_device(batch, device, "target")
             with torch.no_grad(), kernels.autocast(device, dtype):
                 features = model.features(images)
-            with kernels.autocast(device, dtype):
-                logits = head_outputs(model, features, labels)
-                loss = sum(F.cross_entropy(logits[name], y) for name, y in labels.items())
+            # the heads in fp32: cheap, and fp16's gradients would need a loss scaler
+            logits = head_outputs(model, features.float(), labels)
+            loss = sum(F.cross_entropy(logits[name], y) for name, y in labels.items())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -19,8 +19,8 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of a ``train.precision`` setting on ``device`` (None: plain fp32)."""
-    if precision == "auto":
-        supported = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if precision == "auto":  # bf16 tensor cores came with compute capability 8.0 (A100); older GPUs emulate it
+        supported = device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
         return torch.bfloat16 if supported else None
     if precision not in PRECISIONS:
         raise ValueError(f"train.precision is {precision!r}; known: auto, {', '.join(PRECISIONS)}")
@@ -44,7 +44,10 @@ def configure(device: torch.device, deterministic: bool) -> None:
 
     The autotuner picks the fastest convolution algorithm per input shape (training batches have
     one shape), at the price of run-to-run differences; ``deterministic`` asks for kernels that
-    give the same result every run instead (slower). Nothing changes on the CPU.
+    give the same result every run instead (slower), and full fp32 products. TF32 (10-bit
+    mantissas in fp32 products on Ampere and newer) goes with the speed side, as torch's own
+    default for convolutions does: ``precision: fp32`` on such a GPU is TF32 unless deterministic.
+    Nothing changes on the CPU.
     """
     if device.type != "cuda":
         return

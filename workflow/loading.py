@@ -19,10 +19,13 @@ with the network alone, the same in a resumed fit as in an uninterrupted one.
 
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 import torch
 
 from .datasets import load_image
+from .devices import forget_claims
 
 
 def decode(path: str, size: int, draft: bool) -> np.ndarray:
@@ -43,6 +46,20 @@ def augment(image: np.ndarray, padding: int, flip: bool, generator: torch.Genera
     if flip and torch.rand((), generator=generator) < 0.5:
         image = image[:, ::-1]
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+def quiet_worker(_: int) -> None:
+    """A decoding process's start: stop requests are the job's, and GPU claims its main process's.
+
+    SIGINT and SIGTERM sent to the job's process group (Ctrl-C, a batch system's time limit or
+    scancel) reach the training loop, which saves its state and stops (``stopping.py``); a worker
+    that died of one first would make the loader raise instead, and the state would be lost.
+    The worker exits when the loader shuts down or its parent dies. It also closes its copies of
+    the GPU lock files, so that a killed job's GPU is free the moment its main process is gone.
+    """
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+    forget_claims()
 
 
 def to_tensor(path: str, size: int) -> torch.Tensor:
@@ -150,7 +167,7 @@ class PairLoader:
         self.loader = torch.utils.data.DataLoader(
             dataset, batch_sampler=self.sampler, num_workers=workers, collate_fn=collate_pairs,
             persistent_workers=workers > 0, pin_memory=pin_memory, prefetch_factor=4 if workers else None,
-            generator=torch.Generator().manual_seed(seed))  # its workers' seeds: not drawn from torch's global generator
+            worker_init_fn=quiet_worker, generator=torch.Generator().manual_seed(seed))  # its workers' seeds: not drawn from torch's global generator
 
     def epochs(self, epochs, skip: int = 0):
         """The batches of ``epochs`` in one pass, from batch ``skip`` of the first on."""
@@ -181,4 +198,4 @@ def center_crop_batches(path_lists: list[list[str]], size: int, batch_size: int,
                for begin, end in zip([0, *ends[:-1]], ends) for start in range(begin, end, batch_size)]
     return torch.utils.data.DataLoader(CenterCrops(paths, size, draft), batch_sampler=batches, num_workers=workers,
                                        pin_memory=pin_memory, prefetch_factor=4 if workers else None,
-                                       generator=torch.Generator())
+                                       worker_init_fn=quiet_worker, generator=torch.Generator())

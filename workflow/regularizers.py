@@ -86,7 +86,7 @@ class L2SP:
     def dot(self, grads: dict[nn.Parameter, torch.Tensor], scale: torch.Tensor | None = None) -> torch.Tensor:
         """<g, scale d Omega / d w> for a gradient g given per parameter, without forming d Omega / d w:
         a 0-d float64 tensor on the device (each term's product in float32, their sum in double)."""
-        total = torch.zeros((), dtype=torch.float64, device=self.anchors[0].device if self.anchors else None)
+        total = torch.zeros((), dtype=torch.float64, device=next(iter(grads.values())).device)
         for p, anchor, weight in self._terms():
             g = grads[p].reshape(-1)
             term = torch.dot(g, p.detach().reshape(-1))

@@ -34,7 +34,7 @@ def _resume(folder: Path, every_seconds: float, arch: str, init: str, settings: 
     return Resume(folder / "resume.pt", key, every_seconds)
 
 
-def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, device: str,
+def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, workers: int, device: str,
              checkpoint_seconds: float) -> None:
     """Train the backbone and a source head on the source set (for machines without weights).
 
@@ -43,12 +43,14 @@ def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, devi
         out: model.pt
         arch: the network (``workflow.backbones``): tiny_resnet, a torchvision name or timm/<name>
         init: where the weights start: scratch, imagenet, efficientnet-lite or a checkpoint
-        settings: the fields of ``workflow.joint.TrainSettings``
+        settings: the fields of ``workflow.joint.TrainSettings`` but workers
+        workers: image-decoding processes (apart from the settings: they change no result, so
+            neither the rerun trigger nor the resume fingerprint sees them)
         device: auto (CUDA if available) | cpu | cuda | cuda:1 ...
         checkpoint_seconds: save the training state this often, so a killed job resumes (0: every epoch)
     """
     resume = _resume(Path(out).parent, checkpoint_seconds, arch, init, settings, [manifest])
-    settings = TrainSettings(**settings)
+    settings = TrainSettings(**settings, workers=workers)
     frame = read_manifest(manifest)
     classes = {"source": class_names(frame)}
     torch.manual_seed(settings.seed)  # the random initial weights, too, follow the seed
@@ -62,7 +64,7 @@ def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, devi
     log.info("pretrained %s on %d source images in %.0f s", arch, len(frame), stats["train_seconds"])
 
 
-def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: dict, device: str,
+def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: dict, workers: int, device: str,
           checkpoint_seconds: float, source: str | None = None, neighbours: str | None = None,
           keep_heads: Sequence[str] = (), anchor: str | None = None,
           source_head: Literal["random", "imagenet"] = "random") -> None:
@@ -88,7 +90,9 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
         init: where the weights start: scratch, imagenet, efficientnet-lite or a checkpoint
         out_dir: folder of the outputs
         arch: the network (``workflow.backbones``): tiny_resnet, a torchvision name or timm/<name>
-        settings: the fields of ``workflow.joint.TrainSettings``
+        settings: the fields of ``workflow.joint.TrainSettings`` but workers
+        workers: image-decoding processes (apart from the settings: they change no result, so
+            neither the rerun trigger nor the resume fingerprint sees them)
         device: auto (CUDA if available) | cpu | cuda | cuda:1 ...
         checkpoint_seconds: save the training state this often, so a killed job resumes (0: every epoch)
         source: the source pool's manifest (joint training)
@@ -100,7 +104,7 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
     out = Path(out_dir)
     resume = _resume(out, checkpoint_seconds, arch, init, {"settings": settings, "keep_heads": list(keep_heads),
                      "anchor": anchor, "source_head": source_head}, [target, source, neighbours])
-    settings = TrainSettings(**settings)
+    settings = TrainSettings(**settings, workers=workers)
     target_frame = read_manifest(target)
     classes = {"target": class_names(target_frame)}
     source_items = neighbour_lists = None
