@@ -24,8 +24,9 @@ rule pretrain:
         device=config["model"]["device"],
         resume=cli_options(checkpoint_seconds=config["pretrain"]["checkpoint_seconds"]),
     shell:
-        "python -m workflow --threads {params.torch_threads} pretrain --manifest {input:q} --out {output:q} --arch {params.arch:q}"
-        " --init scratch --settings {params.settings:q} --workers {params.workers} --device {params.device:q} {params.resume} 2> {log:q}"
+        "python -m workflow --threads {params.torch_threads} pretrain --manifest {input:q} --out {output:q}"
+        " --arch {params.arch:q} --init scratch --settings {params.settings:q} --workers {params.workers}"
+        " --device {params.device:q} {params.resume} 2> {log:q}"
 
 
 rule train:
