@@ -46,7 +46,7 @@ def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, work
         settings: the fields of ``workflow.joint.TrainSettings`` but workers
         workers: image-decoding processes (apart from the settings: they change no result, so
             neither the rerun trigger nor the resume fingerprint sees them)
-        device: auto (CUDA if available) | cpu | cuda | cuda:1 ...
+        device: auto (a free GPU when CUDA is available, else the CPU) | cpu | cuda (a free GPU) | cuda:N
         checkpoint_seconds: save the training state this often, so a killed job resumes (0: every epoch)
     """
     resume = _resume(Path(out).parent, checkpoint_seconds, arch, init, settings, [manifest])
@@ -93,7 +93,7 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
         settings: the fields of ``workflow.joint.TrainSettings`` but workers
         workers: image-decoding processes (apart from the settings: they change no result, so
             neither the rerun trigger nor the resume fingerprint sees them)
-        device: auto (CUDA if available) | cpu | cuda | cuda:1 ...
+        device: auto (a free GPU when CUDA is available, else the CPU) | cpu | cuda (a free GPU) | cuda:N
         checkpoint_seconds: save the training state this often, so a killed job resumes (0: every epoch)
         source: the source pool's manifest (joint training)
         neighbours: neighbour table (joint training; without it: the whole pool)
