@@ -315,7 +315,8 @@ def decoding_workers(section):
 
 def loop_threads(section):
     """The torch threads of a training job's loop: its threads less its decoding workers."""
-    return lambda wildcards, threads: max(1, threads - min(config[section]["workers"], max(0, threads - 1)))
+    workers = decoding_workers(section)
+    return lambda wildcards, threads: max(1, threads - workers(wildcards, threads))
 
 
 def run_dir(target, method, seed, iteration, bank=None):

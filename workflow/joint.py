@@ -214,7 +214,7 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
     scaler = kernels.loss_scaler(device, dtype)
     if scaler is not None:  # its skipped steps (overflows) still advance the schedule, as they should
         warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
-    model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
+    model.to(device, memory_format=kernels.memory_format(device))
     steps_per_epoch = -(-len(target_items) // settings.batch_size)
     steps = settings.epochs * steps_per_epoch
     optimizer, scheduler = make_optimizer(model, settings, steps_per_epoch)
@@ -307,7 +307,8 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
 
 
 def set_gradients(model: nn.Module, main_loss, other_loss, analytic, dtnh: bool, scale=None) -> torch.Tensor | None:
-    """Fill every trained parameter's ``.grad`` for one step; return DTNH's removed coefficient (a 0-d tensor).
+    """Fill every trained parameter's ``.grad`` for one step; return DTNH's removed coefficient (a 0-d
+    tensor; None without DTNH or with nothing to project).
 
     Without DTNH the gradient is that of main + other + Omega. With DTNH, g_J is the gradient of
     the main (target) loss alone, g_O that of the rest, and the step is g_J + g_O with g_O's
@@ -339,7 +340,7 @@ def set_gradients(model: nn.Module, main_loss, other_loss, analytic, dtnh: bool,
         dot = analytic.dot(dict(zip(params, g_j)), scale)
     else:
         dot = None  # nothing to project
-    coefficient = remove_conflict_(g_j, dot) if dot is not None else torch.zeros((), device=main_loss.device)
+    coefficient = remove_conflict_(g_j, dot) if dot is not None else None
     with torch.no_grad():
         if g_o is not None:
             torch._foreach_add_(g_j, g_o)
@@ -365,7 +366,7 @@ def predict(model, path_lists: list[list[str]], settings: TrainSettings, device,
     stay on the device until the end.
     """
     device = torch.device(device)
-    model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format).eval()
+    model.to(device, memory_format=kernels.memory_format(device)).eval()
     dtype = kernels.autocast_dtype(settings.precision, device)
     out = []
     for images in center_crop_batches(path_lists, settings.input_size, batch_size, settings.workers,

@@ -34,6 +34,12 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype)
 
 
+def memory_format(device: torch.device) -> torch.memory_format:
+    """The layout of the network's weights on ``device``: channels-last on CUDA, where its convolution
+    kernels are fastest in it (the batches follow: ``loading.to_device``), unchanged elsewhere."""
+    return torch.channels_last if device.type == "cuda" else torch.preserve_format
+
+
 def loss_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler | None:
     """fp16's dynamic loss scaler; None for the precisions that need none."""
     return torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
