@@ -14,6 +14,7 @@ configfile: "config/config.yaml"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/weights.smk"
 include: "rules/descriptors.smk"
 include: "rules/retrieval.smk"
 include: "rules/train.smk"
@@ -21,9 +22,10 @@ include: "rules/report.smk"
 include: "rules/html.smk"
 
 
-# on a cluster: the one rule that downloads runs where the network is (compute nodes often have none)
+# on a cluster: the rules that download run where the network is (compute nodes often have none)
 localrules:
     torchvision_export,
+    fetch_weights,
 
 
 rule all:

@@ -23,6 +23,7 @@ BENCHMARKS = BENCH.parent / "BENCHMARKS.md"
 # name -> the command lines whose outputs make its block
 RUNS = {
     "descriptors": [["bench/descriptors.py"]],
+    "descriptors_fullsize": [["bench/descriptors_fullsize.py"]],
     "knn": [["bench/knn.py"]],
     "scaling": [["bench/scaling.py"]],
     "train_throughput": [["bench/train_throughput.py"]],

@@ -50,7 +50,7 @@ def descriptor_seconds(manifest_file: str, bounds: str, out: str) -> float:
         torch.set_num_threads(1)
         from workflow.stages.descriptors import descriptors
         start = time.perf_counter()
-        descriptors({manifest_file!r}, {bounds!r}, {out!r}, shard=0, shards=1, batch_size=16, workers=1)
+        descriptors({manifest_file!r}, [{bounds!r}], [{out!r}], shard=0, shards=1, batch_size=16, workers=1)
         result = {{"seconds": time.perf_counter() - start}}
     """)["seconds"]
 
@@ -86,7 +86,7 @@ def main() -> None:
         measure(f"""
             from workflow.stages.descriptors import bounds
             bounds({manifest(work / "train.csv", train, len(train))!r}, {bounds!r}, "gabor",
-                   {{"frequencies": [0.05, 0.1, 0.2, 0.4], "orientations": 6}}, 32, 2000, 64, 16, 0)
+                   {{"frequencies": [0.05, 0.1, 0.2, 0.4], "orientations": 6}}, 32, 2000, 64, True, 16, 0)
             result = {{}}
         """)
     pool = sorted(glob.glob(f"{args.data}/source/train/*/*"))

@@ -26,19 +26,25 @@ shell.prefix(
     "set -euo pipefail; "
     f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
     "export HDF5_USE_FILE_LOCKING=${{HDF5_USE_FILE_LOCKING:-FALSE}}; "
+    # library weights come from the library's cache only, filled by the local rule fetch_weights
+    # (rules/weights.smk, workflow/weights.py): compute nodes often have no network
+    "export SJFT_OFFLINE_WEIGHTS=1 HF_HUB_OFFLINE=1; "
 )
 
 # only these names: a bare `import workflow` would hide Snakemake's own `workflow` object
 from workflow.backbones import LIBRARY_WEIGHTS  # model.init values that are not files
 from workflow.banks import check_banks, lookup as bank_spec
 from workflow.datasets import folder_fingerprint
-from workflow.kinds import DEMO_DATA, TORCHVISION, TORCHVISION_DATA, check_kinds
+from workflow.kinds import DEMO_DATA, TORCHVISION, TORCHVISION_DATA, check_kinds, torchvision_folder
+from workflow.kinds import MIT_INDOOR67_DATA, PLACES_DATA, STANFORD_DOGS_DATA
+from workflow.official import mit_indoor67_lists, stanford_dogs_lists
 from workflow.kinds import images_folder, made_folders, relations, user_root, lookup as kind_spec
 from workflow.layout import run_folder, split_token as parse_run  # parse_run: (method, bank or "") of a run folder
 from workflow.layout import run_token as layout_token
 from workflow.methods import FUSION, METHODS, PER_BANK, SELECTIVE, check_methods, lookup as method_spec, uses_bank
 from workflow.schedule import max_neighbours, resolve_sigmas
 from workflow.stopping import forward_interrupts
+from workflow.weights import FETCHED, RECORD as WEIGHTS_RECORD, record_of as weights_record_of
 
 # Ctrl-C, or SIGINT to Snakemake alone, reaches the running jobs: training saves its state and
 # stops, and the rerun continues it (Snakemake's local executor would wait for the jobs to end).
@@ -48,9 +54,23 @@ TARGETS = config["targets"]
 SOURCES = config["sources"]
 SELECTION = config["selection"]
 ITERATIONS = SELECTION["iterations"]
-SIGMA0, SIGMA1 = resolve_sigmas(SELECTION["k0"], SELECTION.get("sigma0"), SELECTION.get("sigma1"))
-# the most neighbours any target image can reach: the length of every ranked list
-KMAX = max_neighbours(SELECTION["k0"], ITERATIONS, SIGMA0, SIGMA1)
+
+
+def k0_of(target):
+    """A target's K0: its own `k0` (the paper's differs per target), else selection.k0."""
+    return TARGETS[target].get("k0", SELECTION["k0"])
+
+
+def sigmas_of(target):
+    """A target's K increments: selection.sigma0/sigma1, or the paper's 4 K0 and 2 K0 of its K0."""
+    return resolve_sigmas(k0_of(target), SELECTION.get("sigma0"), SELECTION.get("sigma1"))
+
+
+def kmax_of(target):
+    """The most neighbours any image of the target can reach: the length of its ranked lists."""
+    return max_neighbours(k0_of(target), ITERATIONS, *sigmas_of(target))
+
+
 BANKS = config["bank"]["names"]  # the first is the main one: see PER_BANK (workflow/methods.py)
 # the iterations whose model.pt stays (rule train) and those whose model.pt goes once read (train_step)
 if config["train"]["keep_models"] == "all":
@@ -80,6 +100,16 @@ def check_config():
             )
         if name in ("source", "data"):
             raise ValueError(f"config targets: {name!r} is reserved for results/{name}/")
+    size = config["model"]["input_size"]
+    for section in ("pretrain", "train"):
+        scale = config[section]["scale_sizes"]
+        if config[section]["augmentation"] == "scale" and not (scale and size <= scale[0] <= scale[1]):
+            raise ValueError(
+                f"config {section}.scale_sizes is {scale}: augmentation scale needs [shortest, longest] "
+                f"with model.input_size {size} <= shortest <= longest"
+            )
+    if (config["train"]["test_resize"] or size) < size:
+        raise ValueError(f"config train.test_resize is {config['train']['test_resize']}, below model.input_size {size}")
     check_kinds(config)
     check_methods(config["methods"])
     check_banks(config)
@@ -140,21 +170,59 @@ def get_target_manifest_args(wildcards):
     return args
 
 
-def torchvision_names():
-    from workflow.tvdatasets import DATASETS as TORCHVISION
-
-    return list(TORCHVISION)
+# the export folders of the torchvision targets (workflow/kinds.py: the dataset, and its carve if set)
+TORCHVISION_EXPORTS = {torchvision_folder(t): t for t in TARGETS.values() if t["kind"] == TORCHVISION}
 
 
 def get_torchvision_export_args(wildcards):
-    """The carve of a dataset without official splits, as the targets that use it set it."""
-    for target in TARGETS.values():
-        if target["kind"] == TORCHVISION and target["name"] == wildcards.dataset:
-            args = f"--split-seed {target.get('split_seed', 0)}"
-            if "train_per_class" in target:
-                args += f" --train-per-class {target['train_per_class']}"
-            return args
-    return "--split-seed 0"
+    """The dataset of an export folder, and its carve when it has no official splits."""
+    target = TORCHVISION_EXPORTS[wildcards.export]
+    args = f"--name {shlex.quote(target['name'])} --split-seed {target.get('split_seed', 0)}"
+    if "train_per_class" in target:
+        args += f" --train-per-class {target['train_per_class']}"
+    return args
+
+
+# datasets with official lists (workflow/official.py): one export per folder, each made from the
+# download folder (`root`) of the entries that use it (check_exports: they agree), its lists tracked as inputs
+
+
+def exported_entry(folder):
+    """The config entry (target or source) whose images the export ``folder`` holds."""
+    for domain, entries in (("target", TARGETS), ("source", SOURCES)):
+        for entry in entries.values():
+            if made_folders(domain, entry) == [folder]:
+                return entry
+    raise ValueError(f"no entry of config targets or sources is exported to {folder}")
+
+
+def get_export_root(folder):
+    return lambda wildcards: exported_entry(folder)["root"]
+
+
+def get_stanford_dogs_lists(wildcards):
+    """train_list.mat and test_list.mat: in the root's lists/ folder, or straight in the root."""
+    train, test = stanford_dogs_lists(exported_entry(STANFORD_DOGS_DATA)["root"])
+    return {"train": str(train), "test": str(test)}
+
+
+def get_mit_indoor67_lists(wildcards):
+    train, test = mit_indoor67_lists(exported_entry(MIT_INDOOR67_DATA)["root"])
+    return {"train": str(train), "test": str(test)}
+
+
+def places_exports():
+    """The folder names below PLACES_DATA of the Places sources (their lists' names)."""
+    folders = [made_folders("source", s)[0] for s in SOURCES.values() if s["kind"] == "places"]
+    return [os.path.basename(folder) for folder in folders]
+
+
+def get_places_list(wildcards):
+    return exported_entry(f"{PLACES_DATA}/{wildcards.places}")["list"]
+
+
+def get_places_root(wildcards):
+    return exported_entry(f"{PLACES_DATA}/{wildcards.places}")["root"]
 
 
 def get_source_files(wildcards):
@@ -228,6 +296,14 @@ def descriptor_shards(target, domain, bank):
     )
 
 
+# One descriptor job per (target, domain, shard) decodes each image once and writes the shard of
+# every bank (rules/descriptors.smk): its outputs are every bank's shard file, its inputs every
+# bank's bounds, in the order of bank.names. A change to one bank's settings reruns that bank's
+# bounds, then every shard job, and so the kNN index of every bank and what follows it.
+EVERY_BANK_BOUNDS = expand("results/{{target}}/bank-{bank}/bounds.h5", bank=BANKS)
+EVERY_BANK_SHARD = expand("results/{{target}}/bank-{bank}/hist/{{domain}}/shard-{{shard}}.h5", bank=BANKS)
+
+
 def knn_index(target, bank):
     return f"results/{target}/bank-{bank}/knn.h5"
 
@@ -239,12 +315,31 @@ def bank_settings(target, name):
     return bank_spec(name).settings(config, start)
 
 
+def get_weights_inputs(*starts):
+    """The records of rule fetch_weights (rules/weights.smk) for the library weights among ``starts``
+    (model.init or bank.cnn.model values), as a job's input ``weights``: the local fetch runs first."""
+    records = sorted({r for r in (weights_record_of(config["model"]["arch"], s) for s in starts) if r})
+    return {"weights": records} if records else {}
+
+
+def get_all_weights():
+    """Every fetch_weights record the configured runs need, the input of `snakemake weights`: the
+    starting model of the configured methods and the networks of the banks (the same for every
+    target: library weights are names, not files)."""
+    starts = [start_model(name) for name in config["methods"] if name in METHODS]
+    starts += [bank_spec(bank).network(bank_settings(next(iter(TARGETS)), bank)) for bank in BANKS]
+    return get_weights_inputs(*(s for s in starts if s)).get("weights", [])
+
+
 def get_bank_inputs(wildcards):
-    """A bank that takes a network's filters reads its checkpoint (when it is a file of ours)."""
+    """A bank that takes a network's filters reads its checkpoint (when it is a file of ours), or
+    the record of its library weights (the descriptor jobs read them after this job)."""
     inputs = {"manifest": target_manifest(wildcards.target, "train")}
     network = bank_spec(wildcards.bank).network(bank_settings(wildcards.target, wildcards.bank))
     if network and network not in ("alexnet", *LIBRARY_WEIGHTS):
         inputs["model"] = network
+    elif network:
+        inputs.update(get_weights_inputs(network))
     return inputs
 
 
@@ -276,13 +371,14 @@ def get_bounds_args(wildcards):
         bins=bank["bins"],
         intervals=bank["intervals"],
         image_size=bank["image_size"],
+        jpeg_draft=config["descriptors"]["jpeg_draft"],  # stored in bounds.h5: the shards decode alike
     )
 
 
 def get_knn_args(wildcards):
     retrieval = config["retrieval"]
     return cli_options(
-        k=KMAX,
+        k=kmax_of(wildcards.target),
         eps=retrieval["eps"],
         divergence=retrieval["divergence"],
         search=retrieval["search"],
@@ -354,13 +450,14 @@ def get_neighbour_files(wildcards, input):
 
 
 def get_neighbour_settings(wildcards):
-    """The counts' rule: k0 (iteration 0, or no mining), the entropy rule, or random lists of KMAX."""
+    """The counts' rule: k0 (iteration 0, or no mining), the entropy rule, or random lists of the kNN lists' length."""
     name, _ = parse_run(wildcards.joint_run)
     if method_spec(name).borrows != "knn":
-        return cli_options(length=KMAX, seed=wildcards.seed)
+        return cli_options(length=kmax_of(wildcards.target), seed=wildcards.seed)
     if int(wildcards.iter) > 0 and method_spec(name).mining:
-        return cli_options(delta=SELECTION["delta"], sigma0=SIGMA0, sigma1=SIGMA1)
-    return cli_options(k0=SELECTION["k0"])
+        sigma0, sigma1 = sigmas_of(wildcards.target)
+        return cli_options(delta=SELECTION["delta"], sigma0=sigma0, sigma1=sigma1)
+    return cli_options(k0=k0_of(wildcards.target))
 
 
 def pretrained_checkpoint(target):
@@ -394,6 +491,11 @@ def get_train_inputs(wildcards):
         inputs["init"] = pretrained
     if spec.regularizer != "none" and pretrained:
         inputs["anchor"] = pretrained
+    # library weights by name (get_train_files): the starting model at iteration 0, the regularizer's anchor
+    starts = [start_model(name)] if "init" not in inputs else []
+    if spec.regularizer != "none" and "anchor" not in inputs:
+        starts.append(start_model(name))
+    inputs.update(get_weights_inputs(*starts))
     return inputs
 
 
@@ -433,9 +535,12 @@ def schedule_settings(section, epochs, seed):
         "precision",
         "deterministic",
         "jpeg_draft",
+        "augmentation",
+        "scale_sizes",
     ]
     if section == "train":
         keys += ["freeze_bn", "source_weight", "warmup_epochs", "warmup_lr"]
+        keys += ["accumulate", "lr_drops", "test_resize", "test_crops"]
     settings = {k: config[section][k] for k in keys}
     if section == "pretrain":
         settings["freeze_bn"] = False  # from scratch: no running statistics to keep
@@ -451,13 +556,17 @@ def get_train_settings(wildcards):
     settings.update(regularizer=spec.regularizer, dtnh=spec.dtnh)
     if int(wildcards.iter) > 0:  # the heads were warmed up before the first iteration
         settings["warmup_epochs"] = 0
+    steps = config["train"]["steps_per_iteration"]
+    if steps:  # the paper's schedule: optimizer steps, not epochs
+        settings.update(epochs=0, steps=steps)
     if config["train"]["lr_schedule"] == "run":  # one schedule over the iterations (workflow/joint.py)
-        epochs = config["train"]["epochs_per_iteration"]
-        settings.update(run_epochs=epochs * ITERATIONS, first_epoch=epochs * int(wildcards.iter))
+        length = steps or config["train"]["epochs_per_iteration"]
+        first, run = ("first_step", "run_steps") if steps else ("first_epoch", "run_epochs")
+        settings.update({run: length * ITERATIONS, first: length * int(wildcards.iter)})
     if spec.init == "scratch":
         settings["freeze_bn"] = False  # no pretrained statistics to keep
     if spec.regularizer != "none":
-        settings.update(config["regularization"][spec.regularizer])
+        settings.update(config["regularization"][spec.regularizer], decay=config["regularization"]["decay"])
     return json.dumps(settings, sort_keys=True)
 
 

@@ -1,4 +1,5 @@
-"""Datasets: the embedded demo, torchvision exports and the manifests (one row per image) of targets and sources."""
+"""Datasets: the embedded demo, torchvision exports, exports of datasets with official lists (Stanford Dogs,
+MIT Indoor 67, Places) and the manifests (one row per image) of targets and sources."""
 
 
 rule demo_data:
@@ -23,11 +24,11 @@ rule demo_data:
 rule torchvision_export:
     """Download a torchvision dataset by name (the one path that downloads data) and export it."""
     output:
-        directory(f"{TORCHVISION_DATA}/{{dataset}}"),
+        directory(f"{TORCHVISION_DATA}/{{export}}"),
     log:
-        "logs/torchvision_export/{dataset}.log",
+        "logs/torchvision_export/{export}.log",
     wildcard_constraints:
-        dataset="|".join(torchvision_names()),
+        export="|".join(re.escape(name) for name in TORCHVISION_EXPORTS) or "(?!)",
     conda:
         "../envs/sjft.yaml"
     resources:
@@ -37,8 +38,69 @@ rule torchvision_export:
         data_dir=TORCHVISION_DOWNLOADS,
         args=get_torchvision_export_args,
     shell:
-        "python -m workflow torchvision-export --name {wildcards.dataset:q} --data-dir {params.data_dir:q}"
-        " --out {output:q} {params.args} 2> {log:q}"
+        "python -m workflow torchvision-export {params.args} --data-dir {params.data_dir:q}"
+        " --out {output:q} 2> {log:q}"
+
+
+rule stanford_dogs_export:
+    """Stanford Dogs from its download folder: the official train/test lists, the images linked."""
+    input:
+        unpack(get_stanford_dogs_lists),
+    output:
+        directory(STANFORD_DOGS_DATA),
+    log:
+        "logs/stanford_dogs_export.log",
+    conda:
+        "../envs/sjft.yaml"
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(30),
+    params:
+        root=get_export_root(STANFORD_DOGS_DATA),
+    shell:
+        "python -m workflow stanford-dogs-export --root {params.root:q} --train-list {input.train:q}"
+        " --test-list {input.test:q} --out {output:q} 2> {log:q}"
+
+
+rule mit_indoor67_export:
+    """MIT Indoor 67 from its download folder: the official TrainImages/TestImages lists, the images linked."""
+    input:
+        unpack(get_mit_indoor67_lists),
+    output:
+        directory(MIT_INDOOR67_DATA),
+    log:
+        "logs/mit_indoor67_export.log",
+    conda:
+        "../envs/sjft.yaml"
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(30),
+    params:
+        root=get_export_root(MIT_INDOOR67_DATA),
+    shell:
+        "python -m workflow mit-indoor67-export --root {params.root:q} --train-list {input.train:q}"
+        " --test-list {input.test:q} --out {output:q} 2> {log:q}"
+
+
+rule places_export:
+    """A Places205/365 train set from its official list, the images linked (1.8-2.4M links: streamed)."""
+    input:
+        get_places_list,
+    output:
+        directory(f"{PLACES_DATA}/{{places}}"),
+    log:
+        "logs/places_export/{places}.log",
+    wildcard_constraints:
+        places="|".join(re.escape(name) for name in places_exports()) or "(?!)",
+    conda:
+        "../envs/sjft.yaml"
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(240),
+    params:
+        root=get_places_root,
+    shell:
+        "python -m workflow places-export --root {params.root:q} --list-file {input:q} --out {output:q} 2> {log:q}"
 
 
 rule target_manifest:

@@ -1,4 +1,5 @@
-"""Low-level image descriptors: equal-mass bins on the target, then histograms per shard."""
+"""Low-level image descriptors: equal-mass bins on the target per bank, then one job per shard that
+decodes each image once and writes the histograms of every bank."""
 
 
 rule bounds:
@@ -25,11 +26,11 @@ rule bounds:
 rule descriptors:
     input:
         manifest=get_descriptor_manifest,
-        bounds="results/{target}/bank-{bank}/bounds.h5",
+        bounds=EVERY_BANK_BOUNDS,
     output:
-        "results/{target}/bank-{bank}/hist/{domain}/shard-{shard}.h5",
+        EVERY_BANK_SHARD,
     log:
-        "logs/descriptors/{target}-{bank}-{domain}-{shard}.log",
+        "logs/descriptors/{target}-{domain}-{shard}.log",
     conda:
         "../envs/sjft.yaml"
     threads: 1 + config["descriptors"]["workers"]

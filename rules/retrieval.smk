@@ -11,7 +11,7 @@ rule knn:
         "logs/knn/{target}-{bank}.log",
     conda:
         "../envs/sjft.yaml"
-    threads: 2
+    threads: config["retrieval"]["threads"]
     resources:
         mem_mb=per_attempt(config["retrieval"]["memory_mb"] + 1024),
         runtime=per_attempt(240),

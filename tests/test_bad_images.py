@@ -24,13 +24,13 @@ def test_corrupt_image_is_named_and_the_earlier_output_survives(tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff not really a jpeg" * 20)
     settings = {"frequencies": [0.2, 0.4], "orientations": 2}
-    bounds(manifest(tmp_path / "train.csv", good), str(tmp_path / "bounds.h5"), "gabor", settings, 4, 50, 16, 2, 0)
+    bounds(manifest(tmp_path / "train.csv", good), str(tmp_path / "bounds.h5"), "gabor", settings, 4, 50, 16, False, 2, 0)
     out = tmp_path / "out" / "shard-0.h5"
     out.parent.mkdir()
     out.write_bytes(b"the shard of an earlier run")
 
     with pytest.raises(DatasetError, match="cannot read image") as info:
-        descriptors(manifest(tmp_path / "pool.csv", [*good, broken]), str(tmp_path / "bounds.h5"), str(out), 0, 1, 2, 0)
+        descriptors(manifest(tmp_path / "pool.csv", [*good, broken]), [str(tmp_path / "bounds.h5")], [str(out)], 0, 1, 2, 0)
 
     assert str(broken) in str(info.value)
     assert out.read_bytes() == b"the shard of an earlier run"

@@ -94,13 +94,22 @@ def test_an_undocumented_or_stale_parameter_is_refused():
 
 
 def test_every_planned_command_is_a_valid_call_of_its_stage(tmp_path):
-    """The rules' shell commands (the demo's whole plan, and a torchvision target validated on a
-    fold) parse, and bind to the stage functions."""
+    """The rules' shell commands (the demo's whole plan, a torchvision target validated on a
+    fold, the manifests of the kinds with official lists and a fetch of library weights) parse, and
+    bind to the stage functions."""
     config = default_config()
     config["targets"]["caltech"] = {"kind": "torchvision", "name": "Caltech256", "source": "demo", "train_per_class": 3,
                                     "holdout_folds": 3, "holdout_fold": 1}
+    for name in ("lists/train_list.mat", "lists/test_list.mat", "TrainImages.txt", "TestImages.txt", "train.txt"):
+        (tmp_path / "download" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "download" / name).touch()  # a dry run only needs the lists to exist
+    config["targets"]["dogs"] = {"kind": "stanford-dogs", "root": "download", "source": "places"}
+    config["targets"]["indoor"] = {"kind": "mit-indoor67", "root": "download", "source": "places"}
+    config["sources"]["places"] = {"kind": "places", "root": "download", "list": "download/train.txt"}
     write_config(tmp_path, config)
-    plan = snakemake(tmp_path, "-n", "-p", "--forceall", "--", "results/demo/report.html", "results/caltech/report.html").stdout
+    plan = snakemake(tmp_path, "-n", "-p", "--forceall", "--", "results/demo/report.html", "results/caltech/report.html",
+                     "results/dogs/manifest/train.csv", "results/indoor/manifest/train.csv",
+                     "results/source/places/manifest.csv", "results/weights/resnet18-imagenet.json").stdout
     commands = [line.split("python -m workflow ", 1)[1] for line in plan.splitlines() if "python -m workflow " in line]
     seen = set()
     for command in commands:

@@ -66,7 +66,7 @@ def killed_run(demo_run: Path, folder: Path, **changes) -> Path:
 def test_killed_descriptor_shard_is_redone_identically(demo_run, tmp_path):
     output = "results/demo/bank-gabor/hist/source/shard-1.h5"
     workdir = killed_run(demo_run, tmp_path / "run", descriptors={"batch_size": 2})
-    log = workdir / "logs/descriptors/demo-gabor-source-1.log"
+    log = workdir / "logs/descriptors/demo-source-1.log"  # the job of shard 1, for every bank
     log.unlink()
     kill_when(workdir, output, log_has(log, " images ("))  # the first progress line: mid-shard
 
@@ -157,4 +157,4 @@ def test_sigint_to_snakemake_alone_stops_training_which_saves_its_step_and_resum
     rerun = snakemake(workdir, *ONLY_THIS_JOB, "--rerun-incomplete", "--", f"{folder}/model.pt")
     assert planned_jobs(rerun.stdout + rerun.stderr) == {"train_step": 1}
     text = log.read_text()  # continued, not restarted (tests/test_resume.py: to the uninterrupted weights)
-    assert "after step" in text and f"epoch {epochs}/{epochs}" in text and "epoch 1/" not in text
+    assert "after mini-batch" in text and f"epoch {epochs}/{epochs}" in text and "epoch 1/" not in text

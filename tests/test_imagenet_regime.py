@@ -62,3 +62,17 @@ def test_an_iteration_schedule_restarts_each_iteration(tmp_path):
     result = snakemake(tmp_path, "-n", "-p", "--", "results/invertebrates/bank-gabor/selective/seed-0/iter-2/eval.csv")
     settings = settings_of(train_commands(result.stdout)["bank-gabor/selective/seed-0/iter-2"])
     assert "run_epochs" not in settings and "first_epoch" not in settings
+
+
+def test_a_schedule_of_steps_runs_over_the_iterations_and_the_decay_reaches_regularized_runs_only(tmp_path):
+    config = imagenet_config(steps_per_iteration=50, lr_drops=[60, 120], accumulate=2)
+    config["regularization"]["decay"] = 0.9
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "-n", "-p", "--", "results/invertebrates/report.csv")
+    commands = train_commands(result.stdout)
+    for m in range(3):
+        settings = settings_of(commands[f"bank-gabor/selective/seed-0/iter-{m}"])
+        assert settings["steps"] == 50 and settings["epochs"] == 0 and settings["accumulate"] == 2
+        assert settings["run_steps"] == 150 and settings["first_step"] == 50 * m and settings["lr_drops"] == [60, 120]
+        assert "run_epochs" not in settings and "decay" not in settings
+    assert settings_of(commands["dtnh-l2sp/seed-0/iter-1"])["decay"] == 0.9

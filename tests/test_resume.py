@@ -137,7 +137,7 @@ def test_a_stop_request_saves_the_step_and_the_rerun_ends_with_the_uninterrupted
     monkeypatch.setattr(torch.optim.SGD, "step", step_then_signal)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (pytest may run under nohup)
     try:
-        with pytest.raises(Stopped, match="stopped on SIGINT in epoch 4 of 4, after step 2"):
+        with pytest.raises(Stopped, match="stopped on SIGINT in epoch 4 of 4, after mini-batch 2"):
             train(problem, Resume(tmp_path / "resume.pt", "job", every_seconds=3600))
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
     finally:

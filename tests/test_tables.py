@@ -103,6 +103,8 @@ def test_dataset_kinds():
     assert user_root(folder) == "data/x"
     assert relations(demo) == "results/data/demo/relations.csv" and relations(folder) is None
     assert relations({**folder, "relations": "r.csv"}) == "r.csv"
-    assert set(KINDS) == {"demo", "imagefolder", "torchvision"}
+    assert set(KINDS) == {"demo", "imagefolder", "torchvision", "stanford-dogs", "mit-indoor67", "places"}
+    places = {"kind": "places", "root": "data/places365", "list": "data/places365_train_standard.txt"}
+    assert made_folders("source", places) == ["results/data/places/places365_train_standard"] and user_root(places) is None
     with pytest.raises(ValueError, match="unknown dataset kind 'hf'"):
         images_folder("target", {"kind": "hf"})

@@ -274,7 +274,7 @@ def test_dry_run_reaches_the_manifest_through_the_export(tmp_path):
     result = snakemake(tmp_path, "-n", "-p", "--", "results/flowers/manifest/train.csv")
     out = result.stdout + result.stderr
     assert "rule torchvision_export" in out and "rule target_manifest" in out
-    assert "--name Flowers102 --data-dir downloads/tv --out results/data/torchvision/Flowers102" in out
+    assert "--name Flowers102 --split-seed 0 --data-dir downloads/tv --out results/data/torchvision/Flowers102" in out
     assert "--root results/data/torchvision/Flowers102 --train-split train --test-split test" in out
     assert "--holdout-per-class 2 --holdout-seed 0" in out
     assert not (tmp_path / "downloads").exists()

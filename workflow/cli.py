@@ -31,6 +31,13 @@ def _json(text: str) -> dict:
         raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from error
 
 
+def _boolean(text: str) -> bool:
+    """true or false, in any case (the rules pass Python's True and False)."""
+    if text.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+    return text.lower() == "true"
+
+
 def read_docstring(function: Callable) -> tuple[str, dict[str, str]]:
     """A stage's docstring split into its text and the help of each parameter.
 
@@ -55,7 +62,8 @@ def option_of(parameter: inspect.Parameter, hint: object) -> dict:
     """argparse keywords of one stage parameter, from its annotation and default.
 
     No default: a required option. ``X | None``: optional. ``list[X]``: one value or more
-    (none or more with a default). ``Literal[...]``: those choices. ``dict``: JSON.
+    (none or more with a default). ``Literal[...]``: those choices. ``dict``: JSON. ``bool``:
+    true or false.
     """
     required = parameter.default is inspect.Parameter.empty
     option: dict = {"required": True} if required else {"default": parameter.default}
@@ -69,6 +77,8 @@ def option_of(parameter: inspect.Parameter, hint: object) -> dict:
         return {**option, "nargs": "+" if required else "*", "type": args[0]}
     if hint is dict:
         return {**option, "type": _json, "metavar": "JSON"}
+    if hint is bool:
+        return {**option, "type": _boolean, "metavar": "{true,false}"}
     if hint in (str, int, float):
         return {**option, "type": hint}
     raise TypeError(f"parameter {parameter.name}: no command-line form for {hint}")

@@ -160,26 +160,50 @@ def _eight_bit(image: Image.Image, path: str) -> Image.Image:
     return image
 
 
-def load_image(path: str, size: int, mode: str = "RGB", draft: bool = False) -> Image.Image:
-    """Decode ``path``, resize its shorter side to ``size`` and center-crop it to a square.
+def load_image(path: str, size: int, mode: str = "RGB", draft: bool = False, crop: bool = True) -> Image.Image:
+    """Decode ``path``, resize its shorter side to ``size`` and center-crop it to a square (``crop``
+    False: the whole resized image, for the crops of training and of multi-crop testing).
 
     Deterministic on purpose: descriptors and evaluation must reproduce byte for byte. With
     ``draft`` a JPEG at least twice ``size`` on its shorter side is decoded at 1/2, 1/4 or 1/8
     of its size by the decoder itself (DCT scaling, PIL's ``draft``), never below ``size``: the
     same image at a fraction of the cost, slightly different pixels (BENCHMARKS.md measures both).
+    The two halves, :func:`decode_image` and :func:`fit_image`, let a caller decode an image once
+    and fit it to several modes (the descriptor jobs: grayscale for one bank, colour for another).
+    """
+    return fit_image(decode_image(path, size if draft else None), size, mode, path, crop)
+
+
+def decode_image(path: str, draft_size: int | None = None) -> Image.Image:
+    """The decoded image of ``path``, in its own mode (16-bit integers scaled to 8-bit gray).
+
+    With ``draft_size`` a JPEG is decoded at the smallest of 1/2, 1/4, 1/8 of its size whose
+    shorter side stays at least ``draft_size`` (PIL's ``draft``); other formats decode in full.
     """
     try:
         with Image.open(path) as image:
-            if draft:
-                image.draft(None, (size, size))
-            image = _eight_bit(image, path).convert(mode)
+            if draft_size is not None:
+                image.draft(None, (draft_size, draft_size))
+            image.load()
+            return _eight_bit(image, path)
     except (OSError, UnidentifiedImageError) as error:
         raise DatasetError(f"cannot read image {path}: {error}") from error
+
+
+def fit_image(image: Image.Image, size: int, mode: str = "RGB", path: str = "", crop: bool = True) -> Image.Image:
+    """A decoded image in PIL ``mode``, its shorter side resized to ``size`` (bilinear) and, with
+    ``crop``, center-cropped to a ``size`` x ``size`` square. ``path`` names it in errors."""
+    try:
+        image = image.convert(mode)
+    except ValueError as error:  # a mode PIL cannot convert from (e.g. HSV to L)
+        raise DatasetError(f"cannot convert image {path} to mode {mode}: {error}") from error
     width, height = image.size
     scale = size / min(width, height)
     if scale != 1:
         new = (max(size, round(width * scale)), max(size, round(height * scale)))
         image = image.resize(new, Image.BILINEAR)
+    if not crop:
+        return image
     width, height = image.size
     left, top = (width - size) // 2, (height - size) // 2
     return image.crop((left, top, left + size, top + size))

@@ -11,7 +11,7 @@ An optional regularizer Omega and DTNH's projection of everything but the target
 against the target gradient are described in ``regularizers.py``.
 With no neighbours this is plain fine-tuning, and with the source set as the "target" it is
 the pretraining of the backbone on the source classes. ``predict`` gives a head's softmax on
-deterministic center crops, for the entropy table and the evaluation. Images come from
+deterministic views (a center crop, or ten crops), for the entropy table and the evaluation. Images come from
 ``loading.py`` (decoded in worker processes, uint8 until they reach the device); the host never
 waits for the device within an epoch: losses and counts add up on the device and are read once
 per epoch (with fp16, the loss scaler reads its overflow flag at every step).
@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import kernels
-from .loading import PairLoader, center_crop_batches, to_device
+from .loading import PairLoader, EvaluationViews, TrainCrops, to_device, view_batches
 from .regularizers import inner, make_regularizer, remove_conflict_
 from .resume import Resume
 from .stopping import Stopped, StopRequest
@@ -77,8 +77,21 @@ class TrainSettings:
     warmup_lr: float | None = None
     run_epochs: int = 0  # epochs of the whole run's schedule (0: this fit's own); see make_optimizer
     first_epoch: int = 0  # where this fit starts in the run's schedule
+    augmentation: str = "pad-crop"  # pad-crop | scale (loading.TrainCrops)
+    scale_sizes: tuple[int, int] | None = None  # scale: the range of the shorter side's length
+    test_resize: int | None = None  # evaluation: the shorter side before the center crop (None: input_size)
+    test_crops: int = 1  # evaluation: 1 (center crop) or 10 (loading.EvaluationViews)
+    steps: int = 0  # optimizer steps of this fit instead of ``epochs`` (the paper's schedule)
+    accumulate: int = 1  # mini-batches per optimizer step (Caffe's iter_size)
+    lr_drops: tuple[int, ...] | None = None  # optimizer steps at which the lr is divided by 10 (else: lr_step)
+    run_steps: int = 0  # with steps: the steps of the whole run's schedule (0: this fit's own)
+    first_step: int = 0  # with steps: where this fit starts in the run's schedule
+    decay: float = 1.0  # the regularizer's coefficient is multiplied by decay ** epoch (DTNH's recipe)
 
     def __post_init__(self):
+        if (self.epochs > 0) == (self.steps > 0):
+            raise ValueError(f"training settings need epochs or steps, one of them (epochs {self.epochs}, "
+                             f"steps {self.steps})")
         needed = {"warmup_lr": self.warmup_epochs > 0, "alpha": self.regularizer != "none",
                   "beta": self.regularizer == "l2sp", "layers": self.regularizer == "knowdist"}
         missing = [name for name, wanted in needed.items() if wanted and getattr(self, name) in (None, ())]
@@ -98,31 +111,87 @@ def freeze_batch_norm(model: nn.Module) -> None:
             module.eval()
 
 
-def make_optimizer(model: nn.Module, settings: TrainSettings, steps_per_epoch: int):
-    """SGD with the heads at ``head_lr_mult`` x lr, and a 10x drop after ``lr_step`` of the run's steps.
+@dataclass(frozen=True)
+class FitPlan:
+    """How a fit's mini-batches group into optimizer steps and epochs.
 
-    A run of several iterations (``run_epochs``) follows one schedule: the drop falls where
-    ``lr_step`` of all its steps are done, and each iteration's fit starts at ``first_epoch``
-    of it (with the previous iteration's momentum, passed to ``fit``). Without ``run_epochs``
-    the fit has its own schedule.
+    An epoch is one pass over the target images in ``batches_per_epoch`` mini-batches; every
+    ``accumulate`` of them make one optimizer step (an epoch's last step may take fewer: steps
+    never straddle two epochs, so every epoch ends on a whole step and a fit resumes there).
+    A fit runs ``settings.epochs`` epochs, or ``settings.steps`` steps, its last epoch cut short.
+    """
+
+    batches_per_epoch: int
+    accumulate: int
+    steps: int  # optimizer steps of the fit
+
+    @classmethod
+    def of(cls, n_targets: int, settings: TrainSettings) -> FitPlan:
+        batches = -(-n_targets // settings.batch_size)
+        per_epoch = -(-batches // settings.accumulate)
+        return cls(batches, settings.accumulate, settings.steps or settings.epochs * per_epoch)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-self.batches_per_epoch // self.accumulate)
+
+    @property
+    def epochs(self) -> int:
+        return -(-self.steps // self.steps_per_epoch)
+
+    @property
+    def mini_batches(self) -> int:
+        return sum(self.batches(epoch) for epoch in range(self.epochs))
+
+    def batches(self, epoch: int) -> int:
+        """Mini-batches of epoch ``epoch`` (a whole pass, or the steps left when it is the last)."""
+        return min(self.batches_per_epoch, (self.steps - epoch * self.steps_per_epoch) * self.accumulate)
+
+    def group(self, epoch: int, batch: int) -> int:
+        """How many mini-batches make the optimizer step that mini-batch ``batch`` of ``epoch`` belongs to."""
+        first = batch - batch % self.accumulate
+        return min(self.accumulate, self.batches(epoch) - first)
+
+
+def make_optimizer(model: nn.Module, settings: TrainSettings, steps_per_epoch: int):
+    """SGD with the heads at ``head_lr_mult`` x lr, and the lr divided by 10 at each of ``lr_drops``
+    (optimizer steps), by default once, after ``lr_step`` of the run's steps.
+
+    A run of several iterations (``run_epochs``, or ``run_steps`` with a step count) follows one
+    schedule: its drops count the run's steps, and each iteration's fit starts at ``first_epoch``
+    (``first_step``) of it, with the previous iteration's momentum, passed to ``fit``. Without
+    them the fit has its own schedule. ``steps_per_epoch`` counts optimizer steps (``FitPlan``).
     """
     groups = [
         {"params": list(model.backbone.parameters()), "lr": settings.lr},
         {"params": list(model.heads.parameters()), "lr": settings.lr * settings.head_lr_mult},
     ]
     optimizer = torch.optim.SGD(groups, momentum=settings.momentum, weight_decay=settings.weight_decay)
-    run_epochs = settings.run_epochs or settings.epochs
-    drop = int(settings.lr_step * run_epochs * steps_per_epoch)
-    offset = settings.first_epoch * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.1 if offset + step >= drop else 1.0)
+    if settings.steps:
+        run_steps, offset = settings.run_steps or settings.steps, settings.first_step
+    else:
+        run_steps, offset = (settings.run_epochs or settings.epochs) * steps_per_epoch, settings.first_epoch * steps_per_epoch
+    drops = settings.lr_drops or (int(settings.lr_step * run_steps),)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.1 ** sum(offset + step >= drop for drop in drops))
     return optimizer, scheduler
+
+
+def train_crops(settings: TrainSettings) -> TrainCrops:
+    return TrainCrops(settings.augmentation, settings.input_size, settings.crop_padding, settings.flip,
+                      settings.jpeg_draft, settings.scale_sizes)
+
+
+def evaluation_views(settings: TrainSettings, crops: int = 1) -> EvaluationViews:
+    """The evaluation views of ``settings``: ``crops`` crops of the image resized to ``test_resize``."""
+    return EvaluationViews(settings.input_size, settings.test_resize or settings.input_size, crops, settings.jpeg_draft)
 
 
 def make_loader(target_items, source_items, neighbours, settings: TrainSettings, device: torch.device) -> PairLoader:
     """The fit's one loader of joint batches (``loading.PairLoader``), pinned for a CUDA device."""
     return PairLoader(target_items, source_items, neighbours, batch_size=settings.batch_size,
-                      size=settings.input_size, padding=settings.crop_padding, flip=settings.flip, seed=settings.seed,
-                      workers=settings.workers, draft=settings.jpeg_draft, pin_memory=device.type == "cuda")
+                      crop=train_crops(settings), seed=settings.seed, workers=settings.workers,
+                      pin_memory=device.type == "cuda")
 
 
 def batch_on_device(batch: dict, device: torch.device, head: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -215,9 +284,8 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
     if scaler is not None:  # its skipped steps (overflows) still advance the schedule, as they should
         warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
     model.to(device, memory_format=kernels.memory_format(device))
-    steps_per_epoch = -(-len(target_items) // settings.batch_size)
-    steps = settings.epochs * steps_per_epoch
-    optimizer, scheduler = make_optimizer(model, settings, steps_per_epoch)
+    plan = FitPlan.of(len(target_items), settings)
+    optimizer, scheduler = make_optimizer(model, settings, plan.steps_per_epoch)
     if optimizer_state is not None:  # its momentum, with this fit's learning rates
         rates = [(g["lr"], g["initial_lr"]) for g in optimizer.param_groups]
         optimizer.load_state_dict(optimizer_state)
@@ -260,13 +328,18 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
             state["scaler"] = scaler.state_dict()
         return state
 
+    # the regularizer's coefficient decays per epoch of the run (settings.decay): epochs before this fit count
+    decayed_epochs = settings.first_epoch + settings.first_step // plan.steps_per_epoch
     # one pass of the loader over all epochs left: its workers decode the next epoch's first
     # batches while this epoch's last steps run
-    batches = loader.epochs(range(first_epoch, settings.epochs), skip=partial.get("batch", 0))
+    batches = loader.epochs(range(first_epoch, plan.epochs), skip=partial.get("batch", 0))
     with StopRequest() as stop:
-        for epoch in range(first_epoch, settings.epochs):
+        for epoch in range(first_epoch, plan.epochs):
             tally, partial = Tally(device, **partial), {}
-            for batch in itertools.islice(batches, steps_per_epoch - tally.batch):
+            if regularizer is not None:
+                regularizer.weight = settings.decay ** (decayed_epochs + epoch)
+            for batch in itertools.islice(batches, plan.batches(epoch) - tally.batch):
+                group = plan.group(epoch, tally.batch)  # the mini-batches of this optimizer step
                 images, labels = batch_on_device(batch, device, head)
                 with kernels.autocast(device, dtype):
                     logits = head_outputs(model, model.features(images), labels)
@@ -274,36 +347,49 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
                     penalty = None if regularizer is None or analytic else regularizer.penalty(images)
                 source = settings.source_weight * losses["source"] if head != "source" and "source" in losses else None
                 other = source if penalty is None else penalty if source is None else source + penalty
-                optimizer.zero_grad(set_to_none=True)
+                if tally.batch % plan.accumulate == 0:  # a step's first mini-batch
+                    optimizer.zero_grad(set_to_none=True)
                 coefficient = set_gradients(model, losses[head], other, analytic, settings.dtnh,
-                                            scale=scaler.scale(torch.ones((), device=device)) if scaler else None)
+                                            scale=gradient_scale(scaler, group, device))
                 if coefficient is not None:
                     projected += coefficient != 0
+                tally.add(losses[head] if source is None else losses[head].double() + source.double(),
+                          logits[head], labels[head])
+                seen += len(images)
+                if tally.batch % plan.accumulate and tally.batch < plan.batches(epoch):
+                    continue  # the step's gradient is still accumulating
                 if scaler is None:
                     optimizer.step()
                 else:
                     scaler.step(optimizer)
                     scaler.update()
                 scheduler.step()
-                tally.add(losses[head] if source is None else losses[head].double() + source.double(),
-                          logits[head], labels[head])
-                seen += len(images)
                 if stop.requested:
                     if resume:
                         resume.save(training_state(epoch - 1, partial=tally.saved()))
-                    raise Stopped(f"stopped on {stop.requested} in epoch {epoch + 1} of {settings.epochs}, "
-                                  f"after step {tally.batch}" + (f"; state saved to {resume.path}" if resume else ""))
+                    raise Stopped(f"stopped on {stop.requested} in epoch {epoch + 1} of {plan.epochs}, "
+                                  f"after mini-batch {tally.batch}" + (f"; state saved to {resume.path}" if resume else ""))
             last_loss = float(tally.total) / max(tally.count, 1)
             if not np.isfinite(last_loss):
-                raise TrainingDiverged(f"training diverged: loss {last_loss} in epoch {epoch + 1} of {settings.epochs} "
+                raise TrainingDiverged(f"training diverged: loss {last_loss} in epoch {epoch + 1} of {plan.epochs} "
                                        f"(lr {settings.lr}); lower the learning rate or warm the heads up")
             rate = seen / (time.perf_counter() - start)
-            log.info("epoch %d/%d  loss %.4f  %s acc %.3f  %.0f img/s", epoch + 1, settings.epochs, last_loss, head,
+            log.info("epoch %d/%d  loss %.4f  %s acc %.3f  %.0f img/s", epoch + 1, plan.epochs, last_loss, head,
                      int(tally.correct) / max(tally.count, 1), rate)
-            if resume and resume.due(last_epoch=epoch == settings.epochs - 1):  # state dicts only when saved
+            if resume and resume.due(last_epoch=epoch == plan.epochs - 1):  # state dicts only when saved
                 resume.save(training_state(epoch))
     return {"train_seconds": time.perf_counter() - start, "images_seen": seen, "final_loss": last_loss,
-            "steps": steps, "projected_steps": int(projected), "optimizer_state": optimizer.state_dict()}
+            "steps": plan.steps, "mini_batches": plan.mini_batches, "projected_steps": int(projected),
+            "optimizer_state": optimizer.state_dict()}
+
+
+def gradient_scale(scaler, group: int, device) -> torch.Tensor | None:
+    """What every loss of a mini-batch is multiplied by before its backward pass: fp16's loss scale, and
+    1 / ``group`` when ``group`` mini-batches accumulate into one step (their mean gradient); None for 1."""
+    if scaler is None and group == 1:
+        return None
+    scale = scaler.scale(torch.ones((), device=device)) if scaler is not None else torch.ones((), device=device)
+    return scale / group if group > 1 else scale
 
 
 def set_gradients(model: nn.Module, main_loss, other_loss, analytic, dtnh: bool, scale=None) -> torch.Tensor | None:
@@ -347,7 +433,10 @@ def set_gradients(model: nn.Module, main_loss, other_loss, analytic, dtnh: bool,
         elif analytic is not None:
             analytic.add_gradient_(dict(zip(params, g_j)), scale)
     for p, g in zip(params, g_j):
-        p.grad = g
+        if p.grad is None:
+            p.grad = g
+        else:  # a step accumulating several mini-batches
+            p.grad.add_(g)
     return coefficient
 
 
@@ -358,8 +447,10 @@ def _gradients(loss, params, retain_graph: bool = False) -> list[torch.Tensor]:
 
 @torch.no_grad()
 def predict(model, path_lists: list[list[str]], settings: TrainSettings, device, head: str = "target",
-            batch_size: int = 128) -> list[np.ndarray]:
-    """Softmax outputs of ``head`` for each list of images (deterministic center crops): (n, classes) float32 each.
+            batch_size: int = 128, crops: list[int] | None = None) -> list[np.ndarray]:
+    """Softmax outputs of ``head`` for each list of images, on each image's evaluation views
+    (``evaluation_views``: ``crops[i]`` crops for list i, 1 by default): (n, views, classes) float32 each,
+    the center crop first.
 
     The images come as training's do (``settings.workers`` processes, pinned uint8), all lists in
     one pass of one loader, the forward pass runs at the training precision, and the outputs
@@ -368,11 +459,16 @@ def predict(model, path_lists: list[list[str]], settings: TrainSettings, device,
     device = torch.device(device)
     model.to(device, memory_format=kernels.memory_format(device)).eval()
     dtype = kernels.autocast_dtype(settings.precision, device)
+    crops = crops or [1] * len(path_lists)
+    views = [evaluation_views(settings, n) for n in crops]
     out = []
-    for images in center_crop_batches(path_lists, settings.input_size, batch_size, settings.workers,
-                                      settings.jpeg_draft, pin_memory=device.type == "cuda"):
+    for images in view_batches(path_lists, views, batch_size, settings.workers, pin_memory=device.type == "cuda"):
+        batch, n_views = images.shape[:2]
         with kernels.autocast(device, dtype):
-            logits = model(to_device(images, device), head)
-        out.append(torch.softmax(logits.float(), dim=1))
-    probs = torch.cat(out).cpu().numpy() if out else np.empty((0, model.heads[head].out_features), dtype=np.float32)
-    return np.split(probs, np.cumsum([len(paths) for paths in path_lists])[:-1])
+            logits = model(to_device(images.flatten(0, 1), device), head)
+        out.append(torch.softmax(logits.float(), dim=1).view(batch, n_views, -1))
+    classes = model.heads[head].out_features
+    probs = [p.cpu().numpy() for p in out]
+    ends = np.cumsum([-(-len(paths) // batch_size) for paths in path_lists])  # each list's batches
+    return [np.concatenate(probs[begin:end]) if end > begin else np.empty((0, n, classes), dtype=np.float32)
+            for begin, end, n in zip([0, *ends[:-1]], ends, crops)]

@@ -27,10 +27,18 @@ import torch
 from .datasets import load_image
 from .devices import forget_claims
 
+AUGMENTATIONS = ("pad-crop", "scale")
+
 
 def decode(path: str, size: int, draft: bool) -> np.ndarray:
     """The deterministic (size, size, 3) uint8 center crop of an image (``datasets.load_image``)."""
     return np.asarray(load_image(path, size, draft=draft), dtype=np.uint8)
+
+
+def decode_resized(path: str, shorter: int, draft: bool) -> np.ndarray:
+    """An image with its shorter side resized to ``shorter``, aspect kept: (H, W, 3) uint8; its center
+    square is ``decode(path, shorter, draft)``."""
+    return np.asarray(load_image(path, shorter, draft=draft, crop=False), dtype=np.uint8)
 
 
 def augment(image: np.ndarray, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
@@ -46,6 +54,70 @@ def augment(image: np.ndarray, padding: int, flip: bool, generator: torch.Genera
     if flip and torch.rand((), generator=generator) < 0.5:
         image = image[:, ::-1]
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+def scale_crop(path: str, size: int, sizes: tuple[int, int], flip: bool, draft: bool,
+               generator: torch.Generator) -> torch.Tensor:
+    """The ResNet paper's scale augmentation: the shorter side resized to a length drawn uniformly
+    from ``sizes`` (inclusive), a random ``size`` x ``size`` crop of it, an optional flip: (3, size, size) uint8.
+
+    The draws (length, crop corner, flip) come in that order whatever the image.
+    """
+    shorter = int(torch.randint(sizes[0], sizes[1] + 1, (), generator=generator))
+    image = decode_resized(path, shorter, draft)
+    height, width = image.shape[:2]
+    top = int(torch.randint(0, height - size + 1, (), generator=generator))
+    left = int(torch.randint(0, width - size + 1, (), generator=generator))
+    image = image[top : top + size, left : left + size]
+    if flip and torch.rand((), generator=generator) < 0.5:
+        image = image[:, ::-1]
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+class TrainCrops:
+    """How a training image becomes a crop: ``pad-crop`` (resize and center-crop to ``size``, then a
+    random crop of it reflect-padded by ``padding``: small images) or ``scale`` (``scale_crop``: the
+    ResNet paper's, for 224-px training); both with optional flips."""
+
+    def __init__(self, augmentation: str, size: int, padding: int, flip: bool, draft: bool,
+                 scale_sizes: tuple[int, int] | None = None):
+        if augmentation not in AUGMENTATIONS:
+            raise ValueError(f"unknown augmentation {augmentation!r}; known: {', '.join(AUGMENTATIONS)}")
+        if augmentation == "scale" and not (scale_sizes and size <= scale_sizes[0] <= scale_sizes[1]):
+            raise ValueError(f"augmentation scale: scale_sizes is {scale_sizes}, needs [shortest, longest] with "
+                             f"input_size {size} <= shortest <= longest")
+        self.augmentation, self.size, self.padding, self.flip, self.draft = augmentation, size, padding, flip, draft
+        self.scale_sizes = scale_sizes
+
+    def __call__(self, path: str, generator: torch.Generator) -> torch.Tensor:
+        if self.augmentation == "scale":
+            return scale_crop(path, self.size, self.scale_sizes, self.flip, self.draft, generator)
+        return augment(decode(path, self.size, self.draft), self.padding, self.flip, generator)
+
+
+class EvaluationViews:
+    """The views a model is evaluated on: ``crops`` = 1, the center ``size`` crop of the image resized
+    to ``resize`` on its shorter side (``resize`` = ``size``: the whole central square); ``crops`` = 10,
+    the center and the four corner crops and their mirror images (multi-crop testing), the center first.
+    (V, 3, size, size) uint8."""
+
+    def __init__(self, size: int, resize: int, crops: int, draft: bool):
+        if crops not in (1, 10):
+            raise ValueError(f"test_crops is {crops}: 1 (center crop) or 10 (center, corners and their mirrors)")
+        if resize < size:
+            raise ValueError(f"test_resize {resize} is smaller than input_size {size}")
+        self.size, self.resize, self.crops, self.draft = size, resize, crops, draft
+
+    def __call__(self, path: str) -> torch.Tensor:
+        image, size = decode_resized(path, self.resize, self.draft), self.size
+        height, width = image.shape[:2]
+        corners = [((height - size) // 2, (width - size) // 2)]
+        if self.crops == 10:
+            corners += [(0, 0), (0, width - size), (height - size, 0), (height - size, width - size)]
+        views = [image[top : top + size, left : left + size] for top, left in corners]
+        if self.crops == 10:
+            views += [view[:, ::-1] for view in views]
+        return torch.from_numpy(np.ascontiguousarray(np.stack(views).transpose(0, 3, 1, 2)))
 
 
 def quiet_worker(_: int) -> None:
@@ -84,9 +156,8 @@ def to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
 class PairImages(torch.utils.data.Dataset):
     """Decodes keys (epoch, place, target index, source index or -1) into augmented uint8 crops."""
 
-    def __init__(self, target_items, source_items, size: int, padding: int, flip: bool, seed: int, draft: bool):
-        self.target_items, self.source_items = target_items, source_items
-        self.size, self.padding, self.flip, self.seed, self.draft = size, padding, flip, seed, draft
+    def __init__(self, target_items, source_items, crop: TrainCrops, seed: int):
+        self.target_items, self.source_items, self.crop, self.seed = target_items, source_items, crop, seed
 
     def __len__(self) -> int:
         return len(self.target_items)
@@ -96,14 +167,11 @@ class PairImages(torch.utils.data.Dataset):
         # the pair's place in its epoch seeds its crops, wherever the epoch resumed and whichever worker decodes it
         generator = torch.Generator().manual_seed(hash((self.seed, epoch, place)) % 2**63)
         path, label = self.target_items[target]
-        item = [self._crop(path, generator), label]
+        item = [self.crop(path, generator), label]
         if source >= 0:
             path, source_label = self.source_items[source]
-            item += [self._crop(path, generator), source_label]
+            item += [self.crop(path, generator), source_label]
         return tuple(item)
-
-    def _crop(self, path: str, generator: torch.Generator) -> torch.Tensor:
-        return augment(decode(path, self.size, self.draft), self.padding, self.flip, generator)
 
 
 def epoch_pairs(n_targets: int, neighbours: list[np.ndarray] | None, rng: np.random.Generator) -> list[tuple[int, int]]:
@@ -160,10 +228,10 @@ class PairLoader:
     of source indices (None: target images alone).
     """
 
-    def __init__(self, target_items, source_items, neighbours, *, batch_size: int, size: int, padding: int,
-                 flip: bool, seed: int, workers: int, draft: bool, pin_memory: bool):
+    def __init__(self, target_items, source_items, neighbours, *, batch_size: int, crop: TrainCrops, seed: int,
+                 workers: int, pin_memory: bool):
         self.sampler = EpochBatches(len(target_items), neighbours, batch_size, seed)
-        dataset = PairImages(target_items, source_items, size, padding, flip, seed, draft)
+        dataset = PairImages(target_items, source_items, crop, seed)
         self.loader = torch.utils.data.DataLoader(
             dataset, batch_sampler=self.sampler, num_workers=workers, collate_fn=collate_pairs,
             persistent_workers=workers > 0, pin_memory=pin_memory, prefetch_factor=4 if workers else None,
@@ -175,27 +243,29 @@ class PairLoader:
         return iter(self.loader)
 
 
-class CenterCrops(torch.utils.data.Dataset):
-    """Images as evaluation sees them: deterministic uint8 center crops."""
+class ViewImages(torch.utils.data.Dataset):
+    """Images as evaluation sees them: each path's deterministic views (``EvaluationViews``) of its list."""
 
-    def __init__(self, paths: list[str], size: int, draft: bool):
-        self.paths, self.size, self.draft = paths, size, draft
+    def __init__(self, paths: list[str], lists: np.ndarray, views: list[EvaluationViews]):
+        self.paths, self.lists, self.views = paths, lists, views
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        return torch.from_numpy(decode(self.paths[i], self.size, self.draft).transpose(2, 0, 1).copy())
+        return self.views[self.lists[i]](self.paths[i])
 
 
-def center_crop_batches(path_lists: list[list[str]], size: int, batch_size: int, workers: int, draft: bool,
-                        pin_memory: bool):
-    """The images of several lists of paths in one pass, in order, as uint8 batches decoded by ``workers``
-    processes; no batch mixes two lists (a list's batches are the same as if it came alone)."""
+def view_batches(path_lists: list[list[str]], views: list[EvaluationViews], batch_size: int, workers: int,
+                 pin_memory: bool):
+    """The images of several lists of paths in one pass, in order, as uint8 batches (B, V, 3, S, S) of
+    each list's views, decoded by ``workers`` processes; no batch mixes two lists (a list's batches
+    are the same as if it came alone)."""
     paths = [path for paths in path_lists for path in paths]
     ends = np.cumsum([len(paths) for paths in path_lists])
+    lists = np.repeat(np.arange(len(path_lists)), [len(paths) for paths in path_lists])
     batches = [list(range(start, min(start + batch_size, end)))
                for begin, end in zip([0, *ends[:-1]], ends) for start in range(begin, end, batch_size)]
-    return torch.utils.data.DataLoader(CenterCrops(paths, size, draft), batch_sampler=batches, num_workers=workers,
+    return torch.utils.data.DataLoader(ViewImages(paths, lists, views), batch_sampler=batches, num_workers=workers,
                                        pin_memory=pin_memory, prefetch_factor=4 if workers else None,
                                        worker_init_fn=quiet_worker, generator=torch.Generator())

@@ -21,6 +21,9 @@ loss: the borrowed source images then cannot pull against the target task either
 
 Training takes that step as (1 - c) g_J + g_O, c = min(0, <g_O, g_J>) / ||g_J||^2
 (``remove_conflict_``): the same vector, for which L2-SP's g_O is added in place, never formed.
+
+Each regularizer's ``weight`` multiplies its coefficients (alpha, beta): DTNH's recipe decays
+them per epoch by a ratio in (0, 1] (``TrainSettings.decay``); it is 1 until training sets it.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class L2SP:
     """alpha ||w_b - w0_b||^2 + beta ||w_h||^2, with the analytic gradient."""
 
     analytic = True
+    weight = 1.0
 
     def __init__(self, model: nn.Module, anchor: nn.Module, alpha: float, beta: float):
         self.alpha, self.beta = alpha, beta
@@ -70,18 +74,19 @@ class L2SP:
 
     def penalty(self) -> torch.Tensor:
         drift = sum(torch.sum((p - a) ** 2) for p, a in zip(self.backbone, self.anchors))
-        return self.alpha * drift + self.beta * sum(torch.sum(p**2) for p in self.heads)
+        return self.weight * (self.alpha * drift + self.beta * sum(torch.sum(p**2) for p in self.heads))
 
     def gradient(self) -> dict[nn.Parameter, torch.Tensor]:
         """d Omega / d w for every regularized parameter, without autograd."""
-        grads = {p: 2 * self.alpha * (p.detach() - a) for p, a in zip(self.backbone, self.anchors)}
-        grads.update({p: 2 * self.beta * p.detach() for p in self.heads})
+        alpha, beta = self.weight * self.alpha, self.weight * self.beta
+        grads = {p: 2 * alpha * (p.detach() - a) for p, a in zip(self.backbone, self.anchors)}
+        grads.update({p: 2 * beta * p.detach() for p in self.heads})
         return grads
 
     def _terms(self):
         """(parameter, anchor or None, weight) for every term of Omega."""
-        yield from ((p, a, self.alpha) for p, a in zip(self.backbone, self.anchors))
-        yield from ((p, None, self.beta) for p in self.heads)
+        yield from ((p, a, self.weight * self.alpha) for p, a in zip(self.backbone, self.anchors))
+        yield from ((p, None, self.weight * self.beta) for p in self.heads)
 
     def dot(self, grads: dict[nn.Parameter, torch.Tensor], scale: torch.Tensor | None = None) -> torch.Tensor:
         """<g, scale d Omega / d w> for a gradient g given per parameter, without forming d Omega / d w:
@@ -112,6 +117,7 @@ class FeatureDistillation:
     """alpha sum_l mean((F_l(x; w) - F_l(x; w0))^2) over named backbone layers (KnowDist)."""
 
     analytic = False
+    weight = 1.0
 
     def __init__(self, model: nn.Module, anchor: nn.Module, alpha: float, layers: list[str]):
         self.alpha = alpha
@@ -138,7 +144,7 @@ class FeatureDistillation:
         self.teacher.to(images.device)
         with torch.no_grad():
             self.teacher.features(images)
-        return self.alpha * sum(torch.mean((self.student_maps[n].float() - self.teacher_maps[n].float()) ** 2)
+        return self.weight * self.alpha * sum(torch.mean((self.student_maps[n].float() - self.teacher_maps[n].float()) ** 2)
                                 for n in self.student_maps)  # in float32, whatever the forward pass's precision
 
 

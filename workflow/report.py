@@ -7,11 +7,14 @@ summed over the models a row uses), and, where the
 target names which source classes are related to each of its classes, retrieval_precision
 (share of borrowed source images from a related class) beside random_precision (the share a
 uniformly random draw from the source pool would reach). For DTNH methods, projected_share is
-the share of steps whose regularizer (or source) gradient pointed against the target gradient
-and was projected. ``bank`` is the filter bank of retrieval methods, empty for the others.
+the share of steps (of mini-batches, when train.accumulate makes a step of several) whose
+regularizer (or source) gradient pointed against the target gradient and was projected. ``bank``
+is the filter bank of retrieval methods, empty for the others.
 
 ``report.csv`` averages them over seeds (``*_mean``, ``*_std``: sample standard deviation), and
-``paired.csv`` gives selective's per-seed difference to every other method.
+``paired.csv`` gives selective's per-seed difference to every other method. With multi-crop testing
+(train.test_crops 10) the accuracies are the ten crops' and ``top1_center``, ``mean_class_acc_center``
+are the center crop's alone, the single-crop figures most other work reports.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from .layout import run_folder, run_token, split_token
 from .methods import FUSION, SELECTIVE
 
 ACCURACIES = ["top1", "mean_class_acc"]
+CENTER_ACCURACIES = ["top1_center", "mean_class_acc_center"]  # with multi-crop testing only
 AVERAGED = ["n_source_images", "n_pairs", "mean_k", "train_seconds", "retrieval_precision", "random_precision",
             "projected_share"]
 RUN_COLUMNS = ["target", "method", "bank", "seed", "iteration", *ACCURACIES, *AVERAGED]
@@ -61,7 +65,11 @@ class Relatedness:
 def _accuracy(eval_csv: Path) -> dict:
     frame = pd.read_csv(eval_csv)
     labels, predictions = frame["label"].to_numpy(), frame["prediction"].to_numpy()
-    return {"top1": top1(labels, predictions), "mean_class_acc": mean_class_accuracy(labels, predictions)}
+    row = {"top1": top1(labels, predictions), "mean_class_acc": mean_class_accuracy(labels, predictions)}
+    if "prediction_center" in frame:
+        center = frame["prediction_center"].to_numpy()
+        row.update(top1_center=top1(labels, center), mean_class_acc_center=mean_class_accuracy(labels, center))
+    return row
 
 
 class FailedRun(ValueError):
@@ -84,7 +92,8 @@ def _row(run: Path, relatedness: Relatedness | None, n_targets: int) -> dict:
     row = _accuracy(run / "eval.csv")
     row.update(train_seconds=stats["train_seconds"], n_source_images=stats["n_source_images"], n_pairs=0, mean_k=0.0)
     if stats["settings"].get("dtnh"):
-        row["projected_share"] = stats["projected_steps"] / max(stats["steps"], 1)
+        # DTNH projects per mini-batch (several make a step with train.accumulate)
+        row["projected_share"] = stats["projected_steps"] / max(stats.get("mini_batches", stats["steps"]), 1)
     if (run / "neighbours.csv").exists():
         table = pd.read_csv(run / "neighbours.csv")
         row.update(n_pairs=len(table), mean_k=len(table) / n_targets)
@@ -120,16 +129,18 @@ def build_runs(results: str, target: str, runs: list[str], seeds: list[int], ite
             for m in range(iterations):
                 row = _row(Path(run_folder(results, token, seed, m)), relatedness, len(targets))
                 rows.append({**key, "iteration": m, **row})
-    return pd.DataFrame(rows).reindex(columns=RUN_COLUMNS)
+    frame = pd.DataFrame(rows)
+    return frame.reindex(columns=RUN_COLUMNS + [c for c in CENTER_ACCURACIES if c in frame])
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over seeds per method, bank and iteration (the report)."""
-    groups = runs.reindex(columns=RUN_COLUMNS).groupby(["target", "method", "bank", "iteration"], sort=False, dropna=False)
-    frame = groups.agg(n_seeds=("seed", "nunique"),
-                       **{f"{m}_{f}": (m, f) for m in ACCURACIES for f in ("mean", "std")},
-                       **{c: (c, "mean") for c in AVERAGED})
-    return frame.reset_index().reindex(columns=REPORT_COLUMNS)
+    accuracies = ACCURACIES + [c for c in CENTER_ACCURACIES if c in runs]
+    groups = runs.reindex(columns=RUN_COLUMNS + accuracies[2:]).groupby(["target", "method", "bank", "iteration"],
+                                                                          sort=False, dropna=False)
+    statistics = {f"{m}_{f}": (m, f) for m in accuracies for f in ("mean", "std")}
+    frame = groups.agg(n_seeds=("seed", "nunique"), **statistics, **{c: (c, "mean") for c in AVERAGED})
+    return frame.reset_index().reindex(columns=REPORT_COLUMNS + list(statistics)[4:])
 
 
 def paired_differences(runs: pd.DataFrame, metric: str = "mean_class_acc") -> pd.DataFrame:

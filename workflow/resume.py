@@ -58,7 +58,7 @@ class Resume:
             log.warning("%s belongs to another run of this job (settings or inputs changed): starting afresh", self.path)
             return None
         if state.get("partial"):
-            log.info("resuming from %s in epoch %d after step %d", self.path, state["epoch"] + 2, state["partial"]["batch"])
+            log.info("resuming from %s in epoch %d after mini-batch %d", self.path, state["epoch"] + 2, state["partial"]["batch"])
         else:
             log.info("resuming from %s after epoch %d", self.path, state["epoch"] + 1)
         return state

@@ -14,8 +14,10 @@ from collections.abc import Callable
 # stage -> the module that holds it; the function is the stage's name with underscores
 STAGES = {
     "demo-data": "data", "target-manifest": "data", "source-manifest": "data", "torchvision-export": "data",
+    "stanford-dogs-export": "data", "mit-indoor67-export": "data", "places-export": "data",
     "bounds": "descriptors", "descriptors": "descriptors",
     "knn": "retrieval", "neighbours": "retrieval",
+    "fetch-weights": "weights",
     "pretrain": "training", "train": "training", "fusion": "training",
     "report": "report", "report-html": "html",
 }

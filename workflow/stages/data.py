@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .. import demo
+from .. import demo, official
 from ..datasets import DatasetError, class_names, fold_mask, scan_image_folder
 from ..io import write_csv
 from ..tvdatasets import carve_per_class, export
@@ -104,3 +104,41 @@ def torchvision_export(name: str, data_dir: str, out: str, train_per_class: int 
     """
     counts = export(name, data_dir, out, train_per_class=train_per_class, split_seed=split_seed)
     log.info("%s exported to %s: %s", name, out, ", ".join(f"{s} {n} images" for s, n in counts.items()))
+
+
+def stanford_dogs_export(root: str, train_list: str, test_list: str, out: str) -> None:
+    """Export Stanford Dogs' official split as ``out/<split>/<NNN>.<wnid>-<Breed>/<image>`` (linked images).
+
+    Args:
+        root: the download folder, holding Images/<wnid>-<Breed>/<image>
+        train_list: train_list.mat (MATLAB v5: file_list, labels)
+        test_list: test_list.mat
+        out: folder of the export
+    """
+    counts = official.export_stanford_dogs(root, train_list, test_list, out)
+    log.info("Stanford Dogs exported to %s: %s", out, ", ".join(f"{s} {n} images" for s, n in counts.items()))
+
+
+def mit_indoor67_export(root: str, train_list: str, test_list: str, out: str) -> None:
+    """Export MIT Indoor 67's official split as ``out/<split>/<NNN>.<class>/<image>`` (linked images).
+
+    Args:
+        root: the download folder, holding Images/<class>/<image>
+        train_list: TrainImages.txt, one path relative to Images/ a line
+        test_list: TestImages.txt
+        out: folder of the export
+    """
+    counts = official.export_mit_indoor67(root, train_list, test_list, out)
+    log.info("MIT Indoor 67 exported to %s: %s", out, ", ".join(f"{s} {n} images" for s, n in counts.items()))
+
+
+def places_export(root: str, list_file: str, out: str) -> None:
+    """Export a Places205 / Places365 train set as the source pool ``out/<NNN>.<class>/<image>`` (linked images).
+
+    Args:
+        root: folder holding <letter>/<class>[/<sub>]/<image>
+        list_file: the official list of '<path> <label>' lines (train_places205.csv, places365_train_standard.txt)
+        out: folder of the export
+    """
+    counts = official.export_places(root, list_file, out)
+    log.info("Places exported to %s: %d images", out, counts["all"])

@@ -138,24 +138,34 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
     optimizer_state = stats.pop("optimizer_state")
     test_frame = read_manifest(test)
     _check_classes(test_frame, classes["target"], test)
-    probs, test_probs = predict(model, [target_frame["path"].tolist(), test_frame["path"].tolist()], settings,
-                                run_device)  # one loader for both: its workers start once
+    # one loader for both: its workers start once; the entropy on center crops, the test on test_crops views
+    train_views, test_views = predict(model, [target_frame["path"].tolist(), test_frame["path"].tolist()], settings,
+                                      run_device, crops=[1, settings.test_crops])
+    probs = train_views[:, 0]
     labels = target_frame["label"].to_numpy()
     entropy = pd.DataFrame({"index": target_frame["index"], "label": labels, "entropy": evaluation.entropy(probs),
                             "correct": probs.argmax(1) == labels, "k": counts})
     log.info("train accuracy %.3f, mean entropy %.3f", entropy["correct"].mean(), entropy["entropy"].mean())
-    continued = settings.first_epoch + settings.epochs < settings.run_epochs  # a later iteration reads the momentum
+    continued = continues_schedule(settings)  # a later iteration reads the momentum
     save_checkpoint(model.cpu(), classes, out / "model.pt", optimizer_state if continued else None)
     write_csv(entropy, out / "entropy.csv")
     write_json({**stats, "n_source_images": n_source, "settings": dataclasses.asdict(settings), "device": record},
                out / "train.json")
-    _write_eval(test_frame, test_probs, str(out / "eval.csv"), str(out / "probs.h5"))
+    _write_eval(test_frame, test_views.mean(axis=1), str(out / "eval.csv"), str(out / "probs.h5"),
+                center=test_views[:, 0] if settings.test_crops > 1 else None)
     resume.done()
+
+
+def continues_schedule(settings: TrainSettings) -> bool:
+    """Whether a later iteration continues this fit's schedule (train.lr_schedule: run)."""
+    if settings.steps:
+        return settings.first_step + settings.steps < settings.run_steps
+    return settings.first_epoch + settings.epochs < settings.run_epochs
 
 
 def _continued_momentum(init: str, settings: TrainSettings) -> dict | None:
     """The previous iteration's optimizer state, when this fit continues the run's schedule."""
-    if not settings.run_epochs or not settings.first_epoch:
+    if not (settings.first_step or settings.first_epoch) or not (settings.run_steps or settings.run_epochs):
         return None
     state = load_checkpoint(init)
     if "optimizer" not in state:
@@ -171,13 +181,24 @@ def _check_classes(frame: pd.DataFrame, trained: list[str], manifest: str) -> No
                                f"({trained[label] if label < len(trained) else 'none'})")
 
 
-def _write_eval(frame: pd.DataFrame, probs: np.ndarray, out: str, probs_out: str) -> None:
+def _write_eval(frame: pd.DataFrame, probs: np.ndarray, out: str, probs_out: str,
+                center: np.ndarray | None = None) -> None:
+    """eval.csv and probs.h5 of the test images' softmax ``probs``; with multi-crop testing also the
+    center crop's (``prediction_center``, ``probs_center``: the single-crop figures other work reports)."""
     labels, predictions = frame["label"].to_numpy(), probs.argmax(1)
-    write_h5(probs_out, {"probs": probs.astype(np.float32), "index": frame["index"].to_numpy()})
-    write_csv(pd.DataFrame({"index": frame["index"], "label": labels, "prediction": predictions,
-                            "confidence": probs.max(1)}), out)
+    arrays = {"probs": probs.astype(np.float32), "index": frame["index"].to_numpy()}
+    table = pd.DataFrame({"index": frame["index"], "label": labels, "prediction": predictions,
+                          "confidence": probs.max(1)})
+    if center is not None:
+        arrays["probs_center"] = center.astype(np.float32)
+        table["prediction_center"] = center.argmax(1)
+    write_h5(probs_out, arrays)
+    write_csv(table, out)
     log.info("top-1 %.4f, mean class accuracy %.4f on %d images", evaluation.top1(labels, predictions),
              evaluation.mean_class_accuracy(labels, predictions), len(labels))
+    if center is not None:
+        log.info("center crop alone: top-1 %.4f, mean class accuracy %.4f", evaluation.top1(labels, center.argmax(1)),
+                 evaluation.mean_class_accuracy(labels, center.argmax(1)))
 
 
 def fusion(probs: list[str], manifest: str, out: str, probs_out: str) -> None:
@@ -190,5 +211,7 @@ def fusion(probs: list[str], manifest: str, out: str, probs_out: str) -> None:
         probs_out: probs.h5 of the average
     """
     frame = read_manifest(manifest)
-    fused = evaluation.fuse([read_h5(f, ["probs"])["probs"] for f in probs])
-    _write_eval(frame, fused, out, probs_out)
+    stored = [read_h5(f) for f in probs]
+    fused = evaluation.fuse([s["probs"] for s in stored])
+    center = evaluation.fuse([s["probs_center"] for s in stored]) if all("probs_center" in s for s in stored) else None
+    _write_eval(frame, fused, out, probs_out, center=center)
