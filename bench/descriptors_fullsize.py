@@ -98,12 +98,12 @@ def cnn_checkpoint(folder: Path, arch: str) -> str:
 
 
 def make_banks(folder: Path, paths: list[str], size: int, draft: bool, gabor: dict, checkpoint: str,
-               arch: str) -> list[BoundBank]:
+               arch: str, activation: bool) -> list[BoundBank]:
     """The Gabor and the CNN bank with bounds from the bounds stage on the first 32 images."""
     train = folder / "train.csv"
     pd.DataFrame({"index": range(32), "path": paths[:32], "label": 0, "class_name": "a"}).to_csv(train, index=False)
     banks = []
-    for name, settings in (("gabor", gabor), ("cnn", {"model": checkpoint, "arch": arch, "activation": True})):
+    for name, settings in (("gabor", gabor), ("cnn", {"model": checkpoint, "arch": arch, "activation": activation})):
         out = folder / f"bounds-{name}-{size}-{draft}.h5"
         bounds(str(train), str(out), name, settings, 32, 2000, size, draft, 16, 0)
         banks.append(BoundBank(str(out)))
@@ -175,6 +175,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--cnn-arch", default="resnet50", help="the CNN bank's torchvision network (its first two "
                         "Conv2d layers; config/paper.yaml's: alexnet)")
+    parser.add_argument("--cnn-activation", action="store_true", help="the CNN bank's layers after their nonlinearity "
+                        "(bank.cnn.activation; config/paper.yaml's)")
     parser.add_argument("--quick", action="store_true", help="a CPU check of every part: 48 images, 1 round")
     args = parser.parse_args()
     if args.quick:
@@ -189,8 +191,9 @@ def main() -> None:
         checkpoint = cnn_checkpoint(folder, args.cnn_arch)
         speed, effect = [], []
         for size in args.sizes:
-            full = make_banks(folder, paths, size, False, gabor, checkpoint, args.cnn_arch)
-            drafted = make_banks(folder, paths, size, True, gabor, checkpoint, args.cnn_arch)
+            banks = (gabor, checkpoint, args.cnn_arch, args.cnn_activation)
+            full = make_banks(folder, paths, size, False, *banks)
+            drafted = make_banks(folder, paths, size, True, *banks)
             seconds = timed_ways(paths, full, drafted, size, args.batch, args.rounds)
             drafted_size = "x".join(map(str, decode_image(paths[0], size).size))
             speed.append((size, seconds, drafted_size))
@@ -202,7 +205,8 @@ def main() -> None:
 
     print(f"{len(paths)} generated {WIDTH}x{HEIGHT} JPEGs (quality 90, mean {kb:.0f} KB, from tiny-transfer photographs), "
           f"batch {args.batch}, 1 torch thread, decoding in the same process, {args.rounds} interleaved round(s); "
-          f"banks: gabor (config/config.yaml) + cnn (torchvision {args.cnn_arch}, random init: its first two Conv2d); "
+          f"banks: gabor (config/config.yaml) + cnn (torchvision {args.cnn_arch}, random init: its first two Conv2d"
+          f"{', after their nonlinearity' if args.cnn_activation else ''}); "
           f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, Pillow {PIL.__version__}, "
           f"{datetime.date.today()}\n")
     print("| px | way | images/s | ms/image | vs (a) (range) | core-hours for 1.28M images |")
