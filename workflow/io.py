@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def replace_folder(staging: Path, out: Path) -> None:
+    """Put a finished folder built at ``staging`` in place of ``out`` (an old ``out`` goes first), so that
+    ``out`` is complete or absent, never half-written."""
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    elif out.exists():
+        shutil.rmtree(out)
+    os.replace(staging, out)
 
 
 def _umask() -> int:

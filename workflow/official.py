@@ -61,7 +61,7 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import IMAGE_EXTENSIONS, DatasetError
-from .io import write_json
+from .io import replace_folder, write_json
 from .tvdatasets import safe_folder_names
 
 log = logging.getLogger(__name__)
@@ -360,11 +360,7 @@ def write_export(kind: str, root: str | os.PathLike, images: str | None, classes
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-    elif out.exists():
-        shutil.rmtree(out)
-    os.replace(staging, out)
+    replace_folder(staging, out)
     return counts
 
 

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from .datasets import IMAGE_EXTENSIONS, DatasetError
-from .io import write_json
+from .io import replace_folder, write_json
 
 log = logging.getLogger(__name__)
 
@@ -263,9 +263,5 @@ def export(name: str, data_dir: str | Path, out: str | Path, train_per_class: in
          "split_seed": split_seed if per_class else None},
         staging / "export.json",
     )
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-    elif out.exists():
-        shutil.rmtree(out)
-    os.replace(staging, out)
+    replace_folder(staging, out)
     return counts
