@@ -39,6 +39,7 @@ from workflow.kinds import DEMO_DATA, TORCHVISION, TORCHVISION_DATA, check_kinds
 from workflow.kinds import MIT_INDOOR67_DATA, PLACES_DATA, STANFORD_DOGS_DATA
 from workflow.official import mit_indoor67_lists, stanford_dogs_lists
 from workflow.kinds import images_folder, made_folders, relations, user_root, lookup as kind_spec
+from workflow.leakage import EXCLUDED_SPLITS as LEAKAGE_EXCLUSIONS
 from workflow.layout import run_folder, split_token as parse_run  # parse_run: (method, bank or "") of a run folder
 from workflow.layout import run_token as layout_token
 from workflow.methods import FUSION, METHODS, PER_BANK, SELECTIVE, check_methods, lookup as method_spec, uses_bank
@@ -383,7 +384,7 @@ def get_knn_args(wildcards):
         divergence=retrieval["divergence"],
         search=retrieval["search"],
         candidates=retrieval["candidates"],
-    )
+    ) + f" {exclusion_settings()}"
 
 
 def get_shards_arg(wildcards):
@@ -392,6 +393,31 @@ def get_shards_arg(wildcards):
 
 # execution settings: they do not change a result (reruns after a change are harmless)
 DECODING_ARGS = cli_options(batch_size=config["descriptors"]["batch_size"], workers=config["descriptors"]["workers"])
+
+
+# ------------------------------------------------------------------ leakage audit (rules/leakage.smk)
+
+# the target splits whose duplicates in the pool no method borrows (config leakage.exclude)
+EXCLUDED_SPLITS = LEAKAGE_EXCLUSIONS[config["leakage"]["exclude"]]
+
+
+def source_fingerprints(source):
+    return expand("results/source/{source}/fingerprints/shard-{shard}.h5", source=source, shard=range(n_shards("source")))
+
+
+def leakage_table(target):
+    return f"results/{target}/leakage.csv"
+
+
+def get_exclusion_input(target, applies=True):
+    """The audit's table as input ``leakage`` of a job that keeps the duplicates out (``applies``):
+    the kNN search, the random rankings of joint-random and the pool of joint-all."""
+    return {"leakage": leakage_table(target)} if EXCLUDED_SPLITS and applies else {}
+
+
+def exclusion_settings(applies=True):
+    """--exclude-splits, a setting: it goes in a job's params of wildcards only, the rerun trigger's."""
+    return f"--exclude-splits {' '.join(EXCLUDED_SPLITS)}" if EXCLUDED_SPLITS and applies else ""
 
 
 # ------------------------------------------------------------------ training runs
@@ -436,6 +462,7 @@ def get_neighbour_inputs(wildcards):
     else:
         inputs["pool"] = source_manifest(wildcards.target)
         inputs["match"] = f"{token_dir(wildcards, run_token(SELECTIVE), iteration)}/neighbours.csv"
+        inputs.update(get_exclusion_input(wildcards.target))
     return inputs
 
 
@@ -445,7 +472,7 @@ def get_neighbour_inputs(wildcards):
 
 
 def get_neighbour_files(wildcards, input):
-    names = {"knn": "knn", "entropy": "entropy", "pool": "random_pool", "match": "match"}
+    names = {"knn": "knn", "entropy": "entropy", "pool": "random_pool", "match": "match", "leakage": "exclude"}
     return cli_options(**{option: input[key] for key, option in names.items() if key in input.keys()})
 
 
@@ -453,7 +480,7 @@ def get_neighbour_settings(wildcards):
     """The counts' rule: k0 (iteration 0, or no mining), the entropy rule, or random lists of the kNN lists' length."""
     name, _ = parse_run(wildcards.joint_run)
     if method_spec(name).borrows != "knn":
-        return cli_options(length=kmax_of(wildcards.target), seed=wildcards.seed)
+        return cli_options(length=kmax_of(wildcards.target), seed=wildcards.seed) + f" {exclusion_settings()}"
     if int(wildcards.iter) > 0 and method_spec(name).mining:
         sigma0, sigma1 = sigmas_of(wildcards.target)
         return cli_options(delta=SELECTION["delta"], sigma0=sigma0, sigma1=sigma1)
@@ -483,6 +510,7 @@ def get_train_inputs(wildcards):
         inputs["source"] = source_manifest(wildcards.target)
     if spec.borrows in ("knn", "random"):
         inputs["neighbours"] = f"{token_dir(wildcards, wildcards.run, wildcards.iter)}/neighbours.csv"
+    inputs.update(get_exclusion_input(wildcards.target, spec.borrows == "all"))  # the others' tables left them out
     iteration = int(wildcards.iter)
     pretrained = pretrained_checkpoint(wildcards.target) if spec.init == "pretrained" else None
     if iteration > 0:
@@ -503,9 +531,14 @@ def get_train_files(wildcards, input):
     name, _ = parse_run(wildcards.run)
     files = {"init": input.init if "init" in input.keys() else start_model(name)}
     files.update({key: input[key] for key in ("source", "neighbours") if key in input.keys()})
+    files.update({"exclude": input.leakage} if "leakage" in input.keys() else {})
     if method_spec(name).regularizer != "none":
         files["anchor"] = input.anchor if "anchor" in input.keys() else start_model(name)
     return cli_options(**files)
+
+
+def get_train_exclusion(wildcards):
+    return exclusion_settings(method_spec(parse_run(wildcards.run)[0]).borrows == "all")
 
 
 def get_train_heads(wildcards):
@@ -585,7 +618,7 @@ def report_runs():
 
 def get_report_inputs(wildcards):
     t = wildcards.target
-    inputs = {"train": target_manifest(t, "train"), "source": source_manifest(t), "runs": []}
+    inputs = {"train": target_manifest(t, "train"), "source": source_manifest(t), "runs": [], "leakage": leakage_table(t)}
     for token in report_runs():
         for seed in config["seeds"]:
             if parse_run(token)[0] == FUSION:
@@ -606,7 +639,7 @@ def get_report_files(wildcards, input):
 def get_report_settings(wildcards):
     runs = " ".join(report_runs())
     seeds = " ".join(str(s) for s in config["seeds"])
-    return f"--runs {runs} --seeds {seeds} --iterations {ITERATIONS}"
+    return f"--runs {runs} --seeds {seeds} --iterations {ITERATIONS} {exclusion_settings()}"
 
 
 # ------------------------------------------------------------------ report page
@@ -641,6 +674,8 @@ def get_html_inputs(wildcards):
         "train": target_manifest(t, "train"),
         "source": source_manifest(t),
         "knn": [knn_index(t, bank) for bank in BANKS],
+        "leakage": leakage_table(t),
+        "leakage_summary": f"results/{t}/leakage-summary.csv",
     }
     if SELECTIVE in config["methods"]:
         seed = config["seeds"][0]
@@ -651,11 +686,26 @@ def get_html_inputs(wildcards):
     return inputs
 
 
+def pretraining_pool(target):
+    """Whether the backbone was pretrained on the target's source pool: the pretrain stage's, or
+    weights (the library's or a checkpoint) that sources.<pool>.pretraining_set says were trained on it
+    (ImageNet weights and an ImageNet pool)."""
+    init = config["model"]["init"]
+    return init == "pretrain" or (init != "scratch" and SOURCES[source_of(target)]["pretraining_set"])
+
+
+def get_html_settings(wildcards):
+    """The leakage audit's settings of the page: the excluded splits, and whether to warn that the
+    backbone saw the pool."""
+    settings = cli_options(pretraining_pool=pretraining_pool(wildcards.target))
+    return f"{settings} {exclusion_settings()}"
+
+
 def get_html_args(wildcards, input):
     args = ""
     if "neighbours" in input.keys():
         args += f" --neighbours {' '.join(shlex.quote(path) for path in input.neighbours)}"
-    for key in ("target_classes", "source_classes"):
+    for key in ("target_classes", "source_classes", "leakage", "leakage_summary"):
         if key in input.keys():
             args += f" --{key.replace('_', '-')} {shlex.quote(input[key])}"
     return args

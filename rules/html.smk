@@ -16,8 +16,9 @@ rule report_html:
     params:
         banks=" ".join(BANKS),
         args=get_html_args,
+        settings=get_html_settings,
     shell:
         "python -m workflow report-html --target-name {wildcards.target:q} --report {input.report:q}"
         " --paired {input.paired:q} --runs {input.runs:q} --target-manifest {input.train:q}"
         " --source-manifest {input.source:q} --banks {params.banks} --knn {input.knn:q}"
-        " --out {output:q} {params.args} 2> {log:q}"
+        " --out {output:q} {params.args} {params.settings} 2> {log:q}"

@@ -20,6 +20,6 @@ rule report:
         settings=get_report_settings,
     shell:
         "python -m workflow report --results results/{wildcards.target:q} --target-name {wildcards.target:q}"
-        " --target-manifest {input.train:q} --source-manifest {input.source:q} --out {output.report:q} --runs-out {output.runs:q} --paired-out {output.paired:q}"
+        " --target-manifest {input.train:q} --source-manifest {input.source:q} --leakage {input.leakage:q} --out {output.report:q} --runs-out {output.runs:q} --paired-out {output.paired:q}"
         " {params.files} {params.settings}"
         " 2> {log:q} | tee -a {log:q}"

@@ -5,6 +5,7 @@ rule knn:
     input:
         targets=lambda wildcards: descriptor_shards(wildcards.target, "target", wildcards.bank),
         sources=lambda wildcards: descriptor_shards(wildcards.target, "source", wildcards.bank),
+        exclusion=lambda wildcards: get_exclusion_input(wildcards.target).values(),
     output:
         "results/{target}/bank-{bank}/knn.h5",
     log:
@@ -18,9 +19,10 @@ rule knn:
     params:
         args=get_knn_args,
         memory=cli_options(memory_mb=config["retrieval"]["memory_mb"]),
+        exclusion=lambda wildcards, input: cli_options(exclude=input.exclusion[0]) if input.exclusion else "",
     shell:
         "python -m workflow --threads {threads} knn --targets {input.targets:q} --sources {input.sources:q}"
-        " --out {output:q} {params.args} {params.memory} 2> {log:q}"
+        " --out {output:q} {params.args} {params.memory} {params.exclusion} 2> {log:q}"
 
 
 rule neighbours:

@@ -57,6 +57,7 @@ rule train:
         arch=config["model"]["arch"],
         files=get_train_files,
         heads=get_train_heads,
+        exclusion=get_train_exclusion,
         settings=get_train_settings,
         torch_threads=loop_threads("train"),
         workers=decoding_workers("train"),
@@ -65,7 +66,7 @@ rule train:
     shell:
         "python -m workflow --threads {params.torch_threads} train --target {input.target:q} --test {input.test:q}"
         ' --out-dir "$(dirname {output.model:q})"'
-        " --arch {params.arch:q} {params.files} {params.heads} --settings {params.settings:q} --workers {params.workers}"
+        " --arch {params.arch:q} {params.files} {params.heads} {params.exclusion} --settings {params.settings:q} --workers {params.workers}"
         " --device {params.device:q} {params.resume} 2> {log:q}"
 
 

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -174,14 +175,15 @@ def load_image(path: str, size: int, mode: str = "RGB", draft: bool = False, cro
     return fit_image(decode_image(path, size if draft else None), size, mode, path, crop)
 
 
-def decode_image(path: str, draft_size: int | None = None) -> Image.Image:
+def decode_image(path: str, draft_size: int | None = None, data: BinaryIO | None = None) -> Image.Image:
     """The decoded image of ``path``, in its own mode (16-bit integers scaled to 8-bit gray).
 
     With ``draft_size`` a JPEG is decoded at the smallest of 1/2, 1/4, 1/8 of its size whose
     shorter side stays at least ``draft_size`` (PIL's ``draft``); other formats decode in full.
+    ``data``: the file's bytes, already read (the fingerprints hash them too), ``path`` naming it in errors.
     """
     try:
-        with Image.open(path) as image:
+        with Image.open(path if data is None else data) as image:
             if draft_size is not None:
                 image.draft(None, (draft_size, draft_size))
             image.load()

@@ -9,7 +9,9 @@ target names which source classes are related to each of its classes, retrieval_
 uniformly random draw from the source pool would reach). For DTNH methods, projected_share is
 the share of steps (of mini-batches, when train.accumulate makes a step of several) whose
 regularizer (or source) gradient pointed against the target gradient and was projected. ``bank``
-is the filter bank of retrieval methods, empty for the others.
+is the filter bank of retrieval methods, empty for the others. ``excluded_sources`` counts the source
+images a borrowing method was kept from because the leakage audit found them duplicating target
+images (``workflow.leakage``; 0 for the methods that borrow nothing).
 
 ``report.csv`` averages them over seeds (``*_mean``, ``*_std``: sample standard deviation), and
 ``paired.csv`` gives selective's per-seed difference to every other method. With multi-crop testing
@@ -28,12 +30,12 @@ from .datasets import read_manifest
 from .evaluation import mean_class_accuracy, top1
 from .io import read_json
 from .layout import run_folder, run_token, split_token
-from .methods import FUSION, SELECTIVE
+from .methods import FUSION, METHODS, SELECTIVE
 
 ACCURACIES = ["top1", "mean_class_acc"]
 CENTER_ACCURACIES = ["top1_center", "mean_class_acc_center"]  # with multi-crop testing only
 AVERAGED = ["n_source_images", "n_pairs", "mean_k", "train_seconds", "retrieval_precision", "random_precision",
-            "projected_share"]
+            "projected_share", "excluded_sources"]
 RUN_COLUMNS = ["target", "method", "bank", "seed", "iteration", *ACCURACIES, *AVERAGED]
 REPORT_COLUMNS = ["target", "method", "bank", "iteration", "n_seeds",
                   *[f"{m}_{f}" for m in ACCURACIES for f in ("mean", "std")], *AVERAGED]
@@ -106,10 +108,11 @@ def _row(run: Path, relatedness: Relatedness | None, n_targets: int) -> dict:
 
 
 def build_runs(results: str, target: str, runs: list[str], seeds: list[int], iterations: int,
-               target_manifest: str, source_manifest: str, relations: str | None) -> pd.DataFrame:
+               target_manifest: str, source_manifest: str, relations: str | None, excluded: int = 0) -> pd.DataFrame:
     """One row per run, seed and iteration (the run folders of ``workflow.layout``).
 
-    A ``bank-<b>/fusion`` token averages the iterations of ``bank-<b>/selective``.
+    A ``bank-<b>/fusion`` token averages the iterations of ``bank-<b>/selective``. ``excluded``: the
+    source images the leakage audit kept out, the excluded_sources of the methods that borrow.
     """
     targets = read_manifest(target_manifest)
     relatedness = Relatedness(relations, targets, read_manifest(source_manifest)) if relations else None
@@ -117,6 +120,7 @@ def build_runs(results: str, target: str, runs: list[str], seeds: list[int], ite
     for token in runs:
         method, bank = split_token(token)
         for seed in seeds:
+            borrows = method == FUSION or METHODS[method].borrows is not None
             key = {"target": target, "method": method, "bank": bank, "seed": seed}
             if method == FUSION:
                 selective = run_token(SELECTIVE, bank)
@@ -124,11 +128,11 @@ def build_runs(results: str, target: str, runs: list[str], seeds: list[int], ite
                 row = _accuracy(Path(run_folder(results, token, seed)) / "eval.csv")
                 row.update({k: parts[-1][k] for k in ("n_source_images", "n_pairs", "mean_k")},
                            train_seconds=sum(p["train_seconds"] for p in parts))
-                rows.append({**key, "iteration": iterations - 1, **row})
+                rows.append({**key, "iteration": iterations - 1, **row, "excluded_sources": excluded})
                 continue
             for m in range(iterations):
                 row = _row(Path(run_folder(results, token, seed, m)), relatedness, len(targets))
-                rows.append({**key, "iteration": m, **row})
+                rows.append({**key, "iteration": m, **row, "excluded_sources": excluded if borrows else 0})
     frame = pd.DataFrame(rows)
     return frame.reindex(columns=RUN_COLUMNS + [c for c in CENTER_ACCURACIES if c in frame])
 

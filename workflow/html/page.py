@@ -72,19 +72,25 @@ figure.target figcaption { white-space: normal; }
 figure.target .name { font-weight: 650; font-size: 11.5px; display: -webkit-box; -webkit-line-clamp: 2;
   -webkit-box-orient: vertical; overflow: hidden; }
 figure.target .k { color: var(--muted); font-size: 10px; display: block; }
+.pairs { display: flex; flex-wrap: wrap; gap: 10px 18px; }
+.pair { display: flex; align-items: center; gap: 4px; padding: 4px 6px; border: 1px solid var(--line); border-radius: 6px; }
+.pair .d { font-size: 11px; color: var(--muted); width: 58px; text-align: center; }
+.warn { background: #fff4e5; border-left: 3px solid #e8a33d; padding: 6px 10px; max-width: 1000px; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--line); padding-top: 10px; }
 code { font-size: 12px; background: var(--soft); padding: 0 4px; border-radius: 3px; }
 """
 
 
 def build_page(target: str, report: pd.DataFrame, paired: pd.DataFrame | None, runs: pd.DataFrame | None,
-               grids: dict[str, str], k_html: str, facts: dict[str, str] | None = None) -> str:
-    """The whole page from its parts (``grids``: neighbour grid HTML per bank)."""
+               grids: dict[str, str], k_html: str, facts: dict[str, str] | None = None, leakage_html: str = "") -> str:
+    """The whole page from its parts (``grids``: neighbour grid HTML per bank; ``leakage_html``: the
+    leakage audit's section, none without one)."""
     facts = facts or {}
     meta = "".join(f"<li>{esc(k)} <b>{esc(v)}</b></li>" for k, v in facts.items())
     sections = [("results", "Results"), ("paired", "Paired differences"), ("curves", "Accuracy per iteration"),
                 ("k", "Hard-sample mining: K per iteration")]
     sections += [(f"neighbours-{i}", f"Retrieved neighbours, {bank} bank") for i, bank in enumerate(grids)]
+    sections += [("leakage", "Leakage audit")] if leakage_html else []
     nav = "".join(f'<a href="#{sid}">{esc(title)}</a>' for sid, title in sections)
     body = [
         f"<header><h1>Selective joint fine-tuning: {esc(target)}</h1>",
@@ -109,8 +115,10 @@ def build_page(target: str, report: pd.DataFrame, paired: pd.DataFrame | None, r
     ]
     for i, (bank, grid) in enumerate(grids.items()):
         body.append(f'<h2 id="neighbours-{i}">Retrieved neighbours, {esc(bank)} bank</h2>{grid}')
+    if leakage_html:
+        body.append(f'<h2 id="leakage">Leakage audit: source images that duplicate target images</h2>{leakage_html}')
     body.append('<footer>Made by <code>python -m workflow report-html</code> from report.csv, paired.csv, runs.csv, '
-                "the manifests, the kNN indexes and selective's neighbour tables. Self-contained: no scripts, no "
+                "the manifests, the kNN indexes, selective's neighbour tables and the leakage audit. Self-contained: no scripts, no "
                 "network.</footer>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -16,6 +16,7 @@ STAGES = {
     "demo-data": "data", "target-manifest": "data", "source-manifest": "data", "torchvision-export": "data",
     "stanford-dogs-export": "data", "mit-indoor67-export": "data", "places-export": "data",
     "bounds": "descriptors", "descriptors": "descriptors",
+    "fingerprints": "leakage", "leakage": "leakage",
     "knn": "retrieval", "neighbours": "retrieval",
     "fetch-weights": "weights",
     "pretrain": "training", "train": "training", "fusion": "training",

@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 
 from ..datasets import read_manifest
+from ..html.leakage import leakage_section
 from ..html.mining import k_section
 from ..html.neighbours import neighbour_grid, read_class_names, thumbnail_uri
 from ..html.page import build_page
 from ..html.text import short_name
 from ..io import atomic_path, read_h5
+from ..leakage import excluded_sources
 from ..schedule import counts_of
 
 log = logging.getLogger(__name__)
@@ -33,8 +35,9 @@ def _read_table(path: str | None) -> pd.DataFrame | None:
 def report_html(out: str, target_name: str, report: str, target_manifest: str, source_manifest: str,
                 knn: list[str], banks: list[str], paired: str | None = None, runs: str | None = None,
                 neighbours: list[str] = (), target_classes: str | None = None,
-                source_classes: str | None = None, max_classes: int = 24, per_class: int = 1, top: int = 8,
-                thumb_size: int = 64) -> None:
+                source_classes: str | None = None, leakage: str | None = None, leakage_summary: str | None = None,
+                exclude_splits: list[str] = (), pretraining_pool: bool = False, max_classes: int = 24,
+                per_class: int = 1, top: int = 8, thumb_size: int = 64) -> None:
     """The report page of one target, self-contained (``workflow.html``).
 
     ``knn`` and ``banks`` go together, the first bank being the one selective's
@@ -53,6 +56,10 @@ def report_html(out: str, target_name: str, report: str, target_manifest: str, s
         neighbours: selective's neighbour tables (main bank, first seed), one per iteration in order
         target_classes: classes.tsv of the target: folder name<TAB>readable name
         source_classes: classes.tsv of the source pool
+        leakage: leakage.csv of the leakage audit (its section needs leakage_summary too)
+        leakage_summary: the audit's counts per split
+        exclude_splits: the target splits whose source duplicates no method borrowed
+        pretraining_pool: the backbone was pretrained on this source pool (a warning when test images are duplicated)
         max_classes: target classes shown in the neighbour grids
         per_class: training images shown per class
         top: source neighbours shown per training image
@@ -94,7 +101,13 @@ def report_html(out: str, target_name: str, report: str, target_manifest: str, s
              "filter banks": ", ".join(banks)}
     if counts:
         facts["K at iteration 0"] = f"{int(np.median(counts[0]))}"
-    html = build_page(target_name, table, _read_table(paired), seeds, grids, k_html, facts)
+    leakage_html = ""
+    if leakage and leakage_summary:
+        pairs = pd.read_csv(leakage)
+        excluded = len(excluded_sources(pairs, exclude_splits))
+        leakage_html = leakage_section(pd.read_csv(leakage_summary), pairs, thumbnail, excluded, list(exclude_splits),
+                                       pretraining_pool)
+    html = build_page(target_name, table, _read_table(paired), seeds, grids, k_html, facts, leakage_html)
     with atomic_path(out) as tmp:
         tmp.write_text(html, encoding="utf-8")
         tmp.chmod(0o644)  # a page to share: readable by others, unlike mkstemp's 0600

@@ -7,13 +7,15 @@ import logging
 import pandas as pd
 
 from ..io import write_csv
+from ..leakage import read_exclusions
 from ..report import build_runs, paired_differences, summarize
 
 log = logging.getLogger(__name__)
 
 
 def report(results: str, target_name: str, runs: list[str], seeds: list[int], iterations: int, target_manifest: str,
-           source_manifest: str, out: str, runs_out: str, paired_out: str, relations: str | None = None) -> None:
+           source_manifest: str, out: str, runs_out: str, paired_out: str, relations: str | None = None,
+           leakage: str | None = None, exclude_splits: list[str] = ()) -> None:
     """The comparison tables of one target: runs.csv, report.csv and paired.csv (``workflow.report``).
 
     Args:
@@ -28,8 +30,12 @@ def report(results: str, target_name: str, runs: list[str], seeds: list[int], it
         runs_out: runs.csv: per seed
         paired_out: paired.csv: selective minus each baseline, per seed
         relations: related-classes table of target and source (scores the retrieved images)
+        leakage: leakage.csv of the leakage audit (the excluded_sources column)
+        exclude_splits: the target splits whose source duplicates no method borrowed
     """
-    per_seed = build_runs(results, target_name, runs, seeds, iterations, target_manifest, source_manifest, relations)
+    excluded = len(read_exclusions(leakage, exclude_splits))
+    per_seed = build_runs(results, target_name, runs, seeds, iterations, target_manifest, source_manifest, relations,
+                          excluded)
     summary = summarize(per_seed)
     paired = paired_differences(per_seed)
     write_csv(per_seed, runs_out)
@@ -37,5 +43,10 @@ def report(results: str, target_name: str, runs: list[str], seeds: list[int], it
     write_csv(summary, out)
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(summary.drop(columns=["target"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        if leakage:
+            pairs = pd.read_csv(leakage)
+            print(f"leakage audit: {pairs.loc[pairs['split'] == 'test', 'target_index'].nunique()} test and "
+                  f"{pairs.loc[pairs['split'] == 'train', 'target_index'].nunique()} train images have duplicates in "
+                  f"the source pool; {excluded} source images kept out of every borrowing method ({leakage})")
         if len(paired):
             print(paired.drop(columns=["target", "metric"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))

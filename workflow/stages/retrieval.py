@@ -13,17 +13,20 @@ from .. import retrieval, schedule
 from ..approximate import approximate_topk
 from ..datasets import read_manifest
 from ..io import open_h5, read_h5, write_csv, write_h5
+from ..leakage import kept_sources, read_exclusions
 
 log = logging.getLogger(__name__)
 
 
 def knn(targets: list[str], sources: list[str], out: str, k: int, eps: float, memory_mb: float,
         divergence: Literal["symmetric_kl", "jensen_shannon"], search: Literal["exact", "nndescent"],
-        candidates: int) -> None:
+        candidates: int, exclude: str | None = None, exclude_splits: list[str] = ()) -> None:
     """The top-k source images of every target image by histogram divergence.
 
     Exact (streaming the sources block by block within ``memory_mb``) or, with ``search``
-    nndescent, approximate candidates re-ranked exactly (``workflow.approximate``).
+    nndescent, approximate candidates re-ranked exactly (``workflow.approximate``). The source
+    images that the leakage audit (``exclude``) pairs with an image of ``exclude_splits`` are
+    never among them.
 
     Args:
         targets: target descriptor shards
@@ -35,28 +38,36 @@ def knn(targets: list[str], sources: list[str], out: str, k: int, eps: float, me
         divergence: symmetric_kl (the paper's) | jensen_shannon
         search: exact | nndescent (approximate, re-ranked exactly)
         candidates: nndescent: candidates per neighbour to re-rank
+        exclude: leakage.csv of the leakage audit
+        exclude_splits: the target splits whose source duplicates are left out (test, train)
     """
     target_shards = [read_h5(f) for f in targets]
     target_hist = np.concatenate([t["hist"] for t in target_shards])
     target_ids = np.concatenate([t["index"] for t in target_shards])
     weights = retrieval.response_weights(list(target_shards[0]["attr:layer_sizes"]))
-    schedule.check_pool_size(_count_images(sources), k, f"descriptor shards {', '.join(sources)}")
+    excluded = read_exclusions(exclude, exclude_splits)
+    if len(excluded):
+        log.info("%d source images duplicate target images of the %s split (%s): left out", len(excluded),
+                 " and ".join(exclude_splits), exclude)
+    schedule.check_pool_size(_count_images(sources) - len(excluded), k,
+                             f"descriptor shards {', '.join(sources)}" + (" less the excluded duplicates" if len(excluded) else ""))
     start = time.perf_counter()
     if search == "nndescent":
         if divergence != "symmetric_kl":
             raise ValueError(f"retrieval.search: nndescent re-ranks by symmetric_kl; retrieval.divergence is {divergence!r}")
         shards = [read_h5(f, ["hist", "index"]) for f in sources]
         source_ids = np.concatenate([s["index"] for s in shards])
-        distances, positions = approximate_topk(target_hist, np.concatenate([s["hist"] for s in shards]), weights, k, eps,
-                                                candidates)
-        ids, n_sources = source_ids[positions], len(source_ids)
+        keep = ~np.isin(source_ids, excluded)
+        distances, positions = approximate_topk(target_hist, np.concatenate([s["hist"] for s in shards])[keep], weights,
+                                                k, eps, candidates)
+        ids, n_sources = source_ids[keep][positions], int(keep.sum())
     elif search == "exact":
-        distances, ids, n_sources = _exact_topk(target_hist, sources, weights, k, eps, memory_mb, divergence)
+        distances, ids, n_sources = _exact_topk(target_hist, sources, weights, k, eps, memory_mb, divergence, excluded)
     else:
         raise ValueError(f"unknown search {search!r} (config key retrieval.search); known: exact, nndescent")
     order = np.argsort(target_ids)
     write_h5(out, {"target_index": target_ids[order], "ids": ids[order], "distances": distances[order]},
-             {"eps": eps, "n_sources": n_sources, "divergence": divergence, "search": search})
+             {"eps": eps, "n_sources": n_sources, "divergence": divergence, "search": search, "n_excluded": len(excluded)})
     log.info("top-%d of %d targets over %d sources in %.1f s", ids.shape[1], len(target_ids), n_sources, time.perf_counter() - start)
 
 
@@ -69,7 +80,7 @@ def _count_images(shards: list[str]) -> int:
 
 
 def _exact_topk(target_hist: np.ndarray, source_shards: list[str], weights: np.ndarray, k: int, eps: float,
-                memory_mb: float, divergence: str) -> tuple[np.ndarray, np.ndarray, int]:
+                memory_mb: float, divergence: str, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     top = retrieval.TopK(target_hist, weights, k, eps, divergence)
     block = top.block_size(memory_mb)
     log.info("%d target images, blocks of %d source images within %s MB", len(target_hist), block, memory_mb)
@@ -79,9 +90,11 @@ def _exact_topk(target_hist: np.ndarray, source_shards: list[str], weights: np.n
             hist, index = f["hist"], f["index"][:]
             if hist.shape[1:] != target_hist.shape[1:]:
                 raise ValueError(f"{shard}: histograms of shape {hist.shape[1:]}, the targets' are {target_hist.shape[1:]}")
+            keep = ~np.isin(index, excluded)
             for lo in range(0, len(index), block):
-                top.add(hist[lo : lo + block], index[lo : lo + block])
-        n_sources += len(index)
+                part = keep[lo : lo + block]
+                top.add(hist[lo : lo + block][part], index[lo : lo + block][part])
+        n_sources += int(keep.sum())
         seconds = time.perf_counter() - start
         log.info("source shard %d/%d done: %d source images in %.1f s (%.0f img/s)", number + 1, len(source_shards),
                  n_sources, seconds, n_sources / max(seconds, 1e-9))
@@ -90,11 +103,13 @@ def _exact_topk(target_hist: np.ndarray, source_shards: list[str], weights: np.n
 
 def neighbours(out: str, targets: str, knn: str | None = None, random_pool: str | None = None, length: int = 0,
                seed: int = 0, k0: int | None = None, entropy: str | None = None, match: str | None = None,
-               delta: float | None = None, sigma0: int | None = None, sigma1: int | None = None) -> None:
+               delta: float | None = None, sigma0: int | None = None, sigma1: int | None = None,
+               exclude: str | None = None, exclude_splits: list[str] = ()) -> None:
     """One iteration's neighbour table: a ranking (kNN or random) cut at per-target counts.
 
     The ranking is a kNN index (``knn``) or random lists of ``length`` source images
-    (``random_pool``). The counts come from ``k0`` (iteration 0), from the previous iteration's
+    (``random_pool``, less the source images the leakage audit ``exclude`` pairs with an image
+    of ``exclude_splits``; a kNN index has left them out already). The counts come from ``k0`` (iteration 0), from the previous iteration's
     ``entropy`` table by the paper's rule (``delta``, ``sigma0``, ``sigma1``), or from another
     neighbour table (``match``: the same count per target).
 
@@ -111,6 +126,8 @@ def neighbours(out: str, targets: str, knn: str | None = None, random_pool: str 
         delta: entropy threshold (nats) of the rule
         sigma0: K increment of misclassified images
         sigma1: K increment of uncertain correct images
+        exclude: leakage.csv of the leakage audit (random rankings)
+        exclude_splits: the target splits whose source duplicates are left out (test, train)
     """
     if (knn is None) == (random_pool is None):
         raise ValueError("neighbours: give one ranking, --knn or --random-pool")
@@ -122,9 +139,9 @@ def neighbours(out: str, targets: str, knn: str | None = None, random_pool: str 
     if knn:
         ranking = read_h5(knn, ["ids"])["ids"]
     else:
-        n_sources = len(read_manifest(random_pool))
-        schedule.check_pool_size(n_sources, length, random_pool)
-        ranking = schedule.random_ranking(n_targets, n_sources, length, seed)
+        pool = kept_sources(len(read_manifest(random_pool)), read_exclusions(exclude, exclude_splits))
+        schedule.check_pool_size(len(pool), length, random_pool)
+        ranking = pool[schedule.random_ranking(n_targets, len(pool), length, seed)]
     if len(ranking) != n_targets:
         raise ValueError(f"{knn} ranks {len(ranking)} target images but {targets} lists {n_targets}")
     if k0 is not None:

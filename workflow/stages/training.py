@@ -16,6 +16,7 @@ from .. import evaluation, schedule
 from ..datasets import DatasetError, class_names, read_manifest
 from ..devices import device_record, pick_device
 from ..io import read_h5, write_csv, write_h5, write_json
+from ..leakage import kept_sources, read_exclusions
 from ..joint import TrainingDiverged, TrainSettings, fit, predict
 from ..model import build_model, load_checkpoint, save_checkpoint
 from ..resume import Resume, fingerprint
@@ -67,7 +68,8 @@ def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, work
 def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: dict, workers: int, device: str,
           checkpoint_seconds: float, source: str | None = None, neighbours: str | None = None,
           keep_heads: Sequence[str] = (), anchor: str | None = None,
-          source_head: Literal["random", "imagenet"] = "random") -> None:
+          source_head: Literal["random", "imagenet"] = "random", exclude: str | None = None,
+          exclude_splits: Sequence[str] = ()) -> None:
     """One training iteration, then its evaluation on the ``test`` manifest.
 
     Writes model.pt, entropy.csv (per target training image), train.json, eval.csv (per test
@@ -75,7 +77,8 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
     model (importing torch and torchvision costs seconds, as much as a small run computes).
 
     With ``source`` and a ``neighbours`` table each target image borrows from its neighbours;
-    with ``source`` alone, from the whole source pool (joint training with all source images).
+    with ``source`` alone, from the whole source pool (joint training with all source images)
+    less the source images the leakage audit ``exclude`` pairs with an image of ``exclude_splits``.
 
     ``anchor`` (scratch, imagenet or a checkpoint) is the starting model a regularizer pulls
     toward; later iterations start from the previous one but keep the first one as anchor.
@@ -100,10 +103,13 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
         keep_heads: heads to take from the init checkpoint (target, source)
         anchor: starting model of the regularizer: scratch, imagenet or a checkpoint
         source_head: where a new source head starts (a pretrained one: --keep-heads source)
+        exclude: leakage.csv of the leakage audit (joint training with the whole pool)
+        exclude_splits: the target splits whose source duplicates are left out of the pool (test, train)
     """
     out = Path(out_dir)
     resume = _resume(out, checkpoint_seconds, arch, init, {"settings": settings, "keep_heads": list(keep_heads),
-                     "anchor": anchor, "source_head": source_head}, [target, source, neighbours])
+                     "anchor": anchor, "source_head": source_head, "exclude_splits": list(exclude_splits)},
+                     [target, source, neighbours, exclude])
     settings = TrainSettings(**settings, workers=workers)
     target_frame = read_manifest(target)
     classes = {"target": class_names(target_frame)}
@@ -120,9 +126,9 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
             counts = schedule.counts_of(table, len(target_frame))
             n_source = int(table["source_index"].nunique())
         else:  # joint training with the whole pool: every target image draws from all of it
-            pool = np.arange(len(source_frame))
+            pool = kept_sources(len(source_frame), read_exclusions(exclude, exclude_splits))
             neighbour_lists = [pool] * len(target_frame)
-            counts[:] = n_source = len(source_frame)
+            counts[:] = n_source = len(pool)
     torch.manual_seed(settings.seed)
     model = build_model(arch, classes, init, keep_heads=tuple(keep_heads), source_head=source_head)
     run_device = pick_device(device)
