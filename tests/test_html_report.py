@@ -258,3 +258,37 @@ def test_read_class_names(tmp_path):
     path.write_text("n01\tblack widow, Latrodectus mactans\nn02\ttrilobite\n\n")
     assert read_class_names(str(path)) == {"n01": "black widow, Latrodectus mactans", "n02": "trilobite"}
     assert read_class_names(None) == {}
+
+
+def _leakage_tables(inputs, pairs):
+    """leakage.csv with ``pairs`` (split, target row, source row, distance, kind, flipped) and its summary."""
+    targets, sources = pd.read_csv(inputs["target_manifest"]), pd.read_csv(inputs["source_manifest"])
+    rows = [{"split": split, "target_index": t, "target_path": targets["path"][t], "source_index": s,
+             "source_path": sources["path"][s], "distance": d, "kind": kind, "flipped": flipped}
+            for split, t, s, d, kind, flipped in pairs]
+    table = pd.DataFrame(rows, columns=["split", "target_index", "target_path", "source_index", "source_path",
+                                        "distance", "kind", "flipped"])
+    table.to_csv(inputs["dir"] / "leakage.csv", index=False)
+    summary = pd.DataFrame([{"split": split, "images": 6, "images_duplicated": table.loc[table["split"] == split, "target_index"].nunique(),
+                             "pairs": int((table["split"] == split).sum()), "exact_pairs": 0, "flipped_pairs": 0,
+                             "source_images": table.loc[table["split"] == split, "source_index"].nunique()}
+                            for split in ("train", "test")])
+    summary.to_csv(inputs["dir"] / "leakage-summary.csv", index=False)
+    return {"leakage": str(inputs["dir"] / "leakage.csv"), "leakage_summary": str(inputs["dir"] / "leakage-summary.csv")}
+
+
+def test_the_leakage_section_shows_pairs_test_first_and_what_was_kept_out(inputs):
+    files = _leakage_tables(inputs, [("train", 1, 4, 2, "near", False), ("test", 0, 3, 0, "exact", False),
+                                     ("test", 2, 3, 6, "near", True)])
+    html = _page(inputs, **files, exclude_splits=["test"], pretraining_pool=True)
+    assert '<a href="#leakage">' in html
+    section = html.split('id="leakage"')[1].split("<footer")[0]
+    assert "<b>1 source image</b> duplicating a test image." in section
+    assert "the 2 test images duplicated here" in section  # the backbone saw them
+    captions = re.findall(r"<figcaption>([^<]*)</figcaption>", section)
+    assert captions == ["test 0", "source 3", "test 2", "source 3", "train 1", "source 4"]
+    assert "identical" in section and "6 bits, mirrored" in section
+    quiet = _page(inputs, **_leakage_tables(inputs, []), exclude_splits=[], pretraining_pool=True)
+    assert "No source image duplicates a target image" in quiet and "Warning" not in quiet
+    assert "Nothing was kept out" in quiet
+    assert 'id="leakage"' not in _page(inputs)  # no audit given: no section

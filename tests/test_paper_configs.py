@@ -93,9 +93,13 @@ def test_each_paper_config_plans_the_papers_setting(tmp_path, target_config):
     assert jobs["train"] + jobs["train_step"] == n * trained_runs(config) * iterations
     assert jobs["fetch_weights"] == 2  # resnet152's and alexnet's ImageNet weights, each once
     assert jobs["report"] == n
+    # the audit: every target against its pool, whose fingerprints are computed once (Indoor's two pools: 2 x 64)
+    assert jobs["leakage"] == n and jobs["source_fingerprints"] == shards * len({config["targets"][t]["source"]
+                                                                                   for t in targets})
     for command in commands(output, "knn"):  # K0 + 4 sigma0 = 17 K0 per ranked list
         target = re.search(r"--out results/(\S+)/bank-", command).group(1)
         assert f"--k {17 * k0[target]} " in command
+        assert "--exclude-splits test" in command and f"--exclude results/{target}/leakage.csv" in command
     for command in commands(output, "neighbours"):
         target, iteration = re.search(r"--out results/(\S+?)/\S+/iter-(\d+)/neighbours.csv", command).groups()
         if "--entropy" in command:  # later iterations: the paper's increments, 4 K0 and 2 K0
@@ -111,6 +115,15 @@ def test_each_paper_config_plans_the_papers_setting(tmp_path, target_config):
         assert "--arch resnet152" in command
     runs = re.search(r"--runs (.*?) --seeds", commands(output, "report")[0]).group(1).split()
     assert {run.split("/")[-1] for run in runs} == set(config["methods"])
+
+
+def test_the_report_warns_where_the_weights_were_pretrained_on_the_pool(tmp_path):
+    """ImageNet weights with the ImageNet pool saw its copies of Dogs' test images; Places is not their pretraining set."""
+    _, output = dry_run(tmp_path, "mit-indoor67.yaml", "results/mit-indoor67/report.html",
+                        "results/mit-indoor67-places/report.html")
+    pages = {re.search(r"--target-name (\S+)", c).group(1): c for c in commands(output, "report-html")}
+    assert "--pretraining-pool True" in pages["mit-indoor67"]
+    assert "--pretraining-pool False" in pages["mit-indoor67-places"]
 
 
 def test_the_indoor_config_borrows_from_imagenet_and_from_places(tmp_path):

@@ -23,9 +23,10 @@ def leakage_section(summary: pd.DataFrame, pairs: pd.DataFrame, thumbnail: Calla
              "<th>byte-identical</th><th>mirrored</th><th>source images</th></tr></thead>"
              f"<tbody>{rows}</tbody></table>")
     if exclude_splits:
-        kept_out = (f"<p><b>{excluded:,} source images</b> duplicate a {' or '.join(map(esc, exclude_splits))} image "
-                    "and were kept out of every method that borrows (the kNN search, joint-all's pool, joint-random's "
-                    "draws; <code>leakage.exclude</code>).</p>")
+        images = f"{excluded:,} source image{'' if excluded == 1 else 's'}"
+        kept_out = (f"<p>Kept out of every method that borrows (the kNN search, joint-all's pool, joint-random's "
+                    f"draws; <code>leakage.exclude</code>): <b>{images}</b> duplicating a "
+                    f"{' or '.join(map(esc, exclude_splits))} image.</p>")
     else:
         kept_out = ("<p><b>Nothing was kept out</b> (<code>leakage.exclude: none</code>): the methods that borrow may "
                     "have trained on these duplicates.</p>")
