@@ -378,13 +378,16 @@ def get_bounds_args(wildcards):
 
 def get_knn_args(wildcards):
     retrieval = config["retrieval"]
-    return cli_options(
-        k=kmax_of(wildcards.target),
-        eps=retrieval["eps"],
-        divergence=retrieval["divergence"],
-        search=retrieval["search"],
-        candidates=retrieval["candidates"],
-    ) + f" {exclusion_settings()}"
+    return (
+        cli_options(
+            k=kmax_of(wildcards.target),
+            eps=retrieval["eps"],
+            divergence=retrieval["divergence"],
+            search=retrieval["search"],
+            candidates=retrieval["candidates"],
+        )
+        + f" {exclusion_settings()}"
+    )
 
 
 def get_shards_arg(wildcards):
@@ -402,7 +405,9 @@ EXCLUDED_SPLITS = LEAKAGE_EXCLUSIONS[config["leakage"]["exclude"]]
 
 
 def source_fingerprints(source):
-    return expand("results/source/{source}/fingerprints/shard-{shard}.h5", source=source, shard=range(n_shards("source")))
+    return expand(
+        "results/source/{source}/fingerprints/shard-{shard}.h5", source=source, shard=range(n_shards("source"))
+    )
 
 
 def leakage_table(target):
@@ -618,7 +623,12 @@ def report_runs():
 
 def get_report_inputs(wildcards):
     t = wildcards.target
-    inputs = {"train": target_manifest(t, "train"), "source": source_manifest(t), "runs": [], "leakage": leakage_table(t)}
+    inputs = {
+        "train": target_manifest(t, "train"),
+        "source": source_manifest(t),
+        "runs": [],
+        "leakage": leakage_table(t),
+    }
     for token in report_runs():
         for seed in config["seeds"]:
             if parse_run(token)[0] == FUSION:
