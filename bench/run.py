@@ -28,6 +28,8 @@ RUNS = {
     "scaling": [["bench/scaling.py"]],
     "train_throughput": [["bench/train_throughput.py"]],
     "input_pipeline": [["bench/input_pipeline.py"]],
+    "leakage_threshold": [["bench/leakage_threshold.py"]],
+    "leakage_search": [["bench/leakage_search.py"]],
     "step_cost": [["bench/step_cost.py", "--size", "32", "--rounds", "15"], ["bench/step_cost.py", "--size", "64", "--rounds", "8"]],
 }
 

@@ -284,7 +284,7 @@ def test_the_leakage_section_shows_pairs_test_first_and_what_was_kept_out(inputs
     assert '<a href="#leakage">' in html
     section = html.split('id="leakage"')[1].split("<footer")[0]
     assert "<b>1 source image</b> duplicating a test image." in section
-    assert "the 2 test images duplicated here" in section  # the backbone saw them
+    assert "the source images paired here with 2 test images" in section  # the backbone saw them
     captions = re.findall(r"<figcaption>([^<]*)</figcaption>", section)
     assert captions == ["test 0", "source 3", "test 2", "source 3", "train 1", "source 4"]
     assert "identical" in section and "6 bits, mirrored" in section

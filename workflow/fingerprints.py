@@ -122,7 +122,7 @@ def near_pairs(queries: np.ndarray, pool: np.ndarray, threshold: int, threads: i
                query_block: int = 16, pool_block: int = 1 << 13) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (query, pool) pair of hashes within ``threshold`` bits, exactly: XOR and popcount
     block by block, ``query_block`` x ``pool_block`` at a time (1 MB: the block stays in cache,
-    which made it 3x faster than blocks of 16 MB), the query blocks shared among ``threads``
+    twice as fast as blocks of 16 MB: BENCHMARKS.md), the query blocks shared among ``threads``
     (numpy's loops release the GIL). A block's pairs are listed only when its nearest is close.
 
     Returns (query positions, pool positions, distances), ordered by query, then pool position.

@@ -35,8 +35,9 @@ def leakage_section(summary: pd.DataFrame, pairs: pd.DataFrame, thumbnail: Calla
     warning = ""
     if pretraining_pool and n_test:
         warning = (f'<p class="warn"><b>Warning:</b> the backbone was pretrained on this pool, so its weights have seen '
-                   f"the {n_test:,} test images duplicated here; no exclusion undoes that, and every method, fine-tuning "
-                   "included, may score higher on them than on unseen images.</p>")
+                   f"the source images paired here with {n_test:,} test images. Where a pair is a copy (look below: a "
+                   "perceptual hash also pairs a few different photographs), no exclusion undoes that, and every "
+                   "method, fine-tuning included, may score higher on those test images than on unseen ones.</p>")
     return (f'<p class="note">Every target image against every source image: perceptual hashes (64-bit DCT) within '
             "the threshold, or byte-identical files (<code>leakage.csv</code>).</p>"
             f"{table}{kept_out}{warning}{_pair_grid(pairs, thumbnail, max_pairs)}")
