@@ -154,15 +154,28 @@ def get_source_cap_arg(wildcards):
     return f"--max-per-class {cap}" if cap else ""
 
 
-def get_target_files(wildcards):
-    """The target's images when a rule makes them (the demo generator, the torchvision export)."""
-    return made_folders("target", TARGETS[wildcards.target])
+def carves_validation(target):
+    """Whether a target's test split is carved out of its train split (holdout_folds, holdout_per_class)."""
+    entry = TARGETS[target]
+    return bool(entry.get("holdout_folds") or entry.get("holdout_per_class"))
+
+
+def get_target_manifest_inputs(wildcards):
+    """The target's images when a rule makes them (the demo generator, the torchvision export);
+    the test split's job also reads train.csv, whose classes number it."""
+    inputs = {"images": made_folders("target", TARGETS[wildcards.target])}
+    if wildcards.split == "test" and not carves_validation(wildcards.target):
+        inputs["train_manifest"] = target_manifest(wildcards.target, "train")
+    return inputs
 
 
 def get_target_manifest_args(wildcards):
-    """The splits of a target, or the carve of its validation split out of the train split."""
+    """The splits of a target, or the carve of its validation split out of the train split; the
+    test job's train manifest."""
     target = TARGETS[wildcards.target]
     args = cli_options(train_split=train_split(wildcards.target), test_split=test_split(wildcards.target))
+    if wildcards.split == "test" and not carves_validation(wildcards.target):
+        args += " " + cli_options(train_manifest=target_manifest(wildcards.target, "train"))
     seed = f" --holdout-seed {target.get('holdout_seed', 0)}"
     if target.get("holdout_folds"):
         args += f" --holdout-folds {target['holdout_folds']} --holdout-fold {target.get('holdout_fold', 0)}{seed}"
@@ -246,14 +259,13 @@ images_digest = functools.cache(folder_fingerprint)  # params are asked for more
 
 
 def get_target_images(wildcards):
-    target = TARGETS[wildcards.target]
-    root = user_root(target)
+    """The digest of the images a manifest job lists: its split's folder (the train folder for a
+    carved validation split), so a changed test image reruns test.csv alone."""
+    root = user_root(TARGETS[wildcards.target])
     if root is None:
         return ""
-    splits = [train_split(wildcards.target)]
-    if not (target.get("holdout_folds") or target.get("holdout_per_class")):
-        splits.append(test_split(wildcards.target))
-    return images_digest(*(os.path.join(root, split) for split in splits))
+    reads_test = wildcards.split == "test" and not carves_validation(wildcards.target)
+    return images_digest(os.path.join(root, (test_split if reads_test else train_split)(wildcards.target)))
 
 
 def get_source_images(wildcards):

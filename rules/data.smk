@@ -105,12 +105,13 @@ rule places_export:
 
 rule target_manifest:
     input:
-        get_target_files,
+        unpack(get_target_manifest_inputs),
     output:
-        "results/{target}/manifest/train.csv",
-        "results/{target}/manifest/test.csv",
+        "results/{target}/manifest/{split}.csv",
     log:
-        "logs/target_manifest/{target}.log",
+        "logs/target_manifest/{target}-{split}.log",
+    wildcard_constraints:
+        split="train|test",
     conda:
         "../envs/sjft.yaml"
     resources:
@@ -121,7 +122,7 @@ rule target_manifest:
         splits=get_target_manifest_args,
         images=get_target_images,
     shell:
-        "python -m workflow target-manifest --root {params.root:q} {params.splits}"
+        "python -m workflow target-manifest --root {params.root:q} {params.splits} --only {wildcards.split}"
         " --out-dir results/{wildcards.target:q}/manifest 2> {log:q}"
 
 

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,21 @@ def copy_run(source: Path, destination: Path) -> Path:
     """A copy of a finished run (files and Snakemake's metadata), to change its config safely."""
     shutil.copytree(source, destination, symlinks=True)
     return destination
+
+
+@pytest.fixture
+def world_folder():
+    """A folder every user may enter and write (pytest's own tmp folders are private to their owner)."""
+    folder = Path(tempfile.mkdtemp(prefix="sjft-unwritable-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def as_unprivileged(command: list[str]) -> list[str]:
+    """``command`` run as nobody when the tests run as root, for whom permissions do not bind."""
+    if os.geteuid() != 0:
+        return command
+    if not shutil.which("setpriv"):
+        pytest.fail("running as root needs setpriv (util-linux) to drop privileges for this test")
+    return ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", *command]

@@ -1,11 +1,13 @@
 """A corrupt image in a descriptor job: the error names the file, and the job's earlier output is untouched."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from workflow.datasets import DatasetError
+from workflow.datasets import MAX_PIXELS_VARIABLE, DatasetError, decode_image, load_image
 from workflow.stages.descriptors import bounds, descriptors
 
 
@@ -67,3 +69,31 @@ def test_floating_point_images_are_refused_by_name(tmp_path):
     Image.fromarray(np.full((8, 8), 0.5, dtype=np.float32)).save(path)
     with pytest.raises(DatasetError, match=f"cannot read image {path}: floating-point"):
         load_image(str(path), 8)
+
+
+@pytest.fixture(scope="module")
+def huge_png(tmp_path_factory):
+    """A 14000 x 14000 PNG (1-bit, so it is small on disk): past PIL's decompression-bomb refusal."""
+    path = tmp_path_factory.mktemp("huge") / "huge scan.png"
+    Image.new("1", (14_000, 14_000)).save(path)
+    return str(path)
+
+
+def test_an_oversized_image_is_named_with_the_setting_that_raises_the_limit(huge_png, monkeypatch):
+    """PIL's DecompressionBombError named no file, and stopped pretraining with a bare traceback."""
+    monkeypatch.delenv(MAX_PIXELS_VARIABLE, raising=False)
+    with pytest.raises(DatasetError, match=f"image {huge_png} is 14000 x 14000 .*{MAX_PIXELS_VARIABLE}"):
+        load_image(huge_png, 32)
+    monkeypatch.setenv(MAX_PIXELS_VARIABLE, "200_000_000")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no nameless DecompressionBombWarning either
+        assert decode_image(huge_png).size == (14_000, 14_000)
+    monkeypatch.setenv(MAX_PIXELS_VARIABLE, "1000")
+    with pytest.raises(DatasetError, match="more than the limit of 1,000"):
+        load_image(huge_png, 32)
+
+
+def test_a_bad_pixel_limit_names_the_variable(huge_png, monkeypatch):
+    monkeypatch.setenv(MAX_PIXELS_VARIABLE, "lots")
+    with pytest.raises(DatasetError, match=f"{MAX_PIXELS_VARIABLE}='lots'"):
+        load_image(huge_png, 32)

@@ -15,8 +15,11 @@ from PIL import Image
 from workflow.datasets import folder_fingerprint
 
 DESCRIPTORS = ["results/tgt/bank-gabor/hist/target/shard-0.h5",
-               "results/tgt/bank-gabor/hist/source/shard-0.h5", "results/tgt/bank-gabor/hist/source/shard-1.h5"]
-TARGET_SIDE = {"target_manifest": 1, "bounds": 1, "descriptors": 3}  # the bounds are the target's: every shard follows
+               "results/tgt/bank-gabor/hist/source/shard-0.h5", "results/tgt/bank-gabor/hist/source/shard-1.h5",
+               "results/tgt/manifest/test.csv"]
+# the bounds are the target's: every shard follows; test.csv is numbered by train.csv's classes
+TARGET_SIDE = {"target_manifest": 2, "bounds": 1, "descriptors": 3}
+TEST_SIDE = {"target_manifest": 1}  # no bounds, no descriptor of the pool: they never read the test split
 SOURCE_SIDE = {"source_manifest": 1, "descriptors": 2}
 
 
@@ -37,7 +40,8 @@ def rewrite_keeping_mtime(path):
 CHANGES = [  # (what, change under the data folder, the jobs it must rerun)
     ("touch a target image", lambda d: (d / "target/train/ant/0.png").touch(), TARGET_SIDE),
     ("save over a target image", lambda d: Image.new("RGB", (20, 20)).save(d / "target/train/bee/1.png"), TARGET_SIDE),
-    ("remove a test image", lambda d: (d / "target/test/bee/1.png").unlink(), TARGET_SIDE),
+    ("remove a test image", lambda d: (d / "target/test/bee/1.png").unlink(), TEST_SIDE),
+    ("touch a test image", lambda d: (d / "target/test/ant/0.png").touch(), TEST_SIDE),
     ("add a source image", lambda d: Image.new("RGB", (12, 12)).save(d / "pool/dog/new.png"), SOURCE_SIDE),
     ("copy over a source image, same mtime", lambda d: rewrite_keeping_mtime(d / "pool/eel/2.png"), SOURCE_SIDE),
     ("move a source image to another class", lambda d: (d / "pool/cat/3.png").rename(d / "pool/dog/3b.png"), SOURCE_SIDE),
@@ -56,6 +60,7 @@ def test_changed_images_rerun_exactly_the_stages_that_read_them(tmp_path):
     config["sources"] = {"pool": {"kind": "imagefolder", "root": str(tmp_path / "pool")}}
     config["bank"].update(names=["gabor"], image_size=12)
     config["descriptors"]["source_shards"] = 2
+    config["selection"].update(k0=2, iterations=1)  # a pool of 13 (flat images: the audit pairs several)
     workdir = tmp_path / "run"
     write_config(workdir, config)
     snakemake(workdir, "--", *DESCRIPTORS)
@@ -65,6 +70,11 @@ def test_changed_images_rerun_exactly_the_stages_that_read_them(tmp_path):
         if expected:
             snakemake(workdir, "--", *DESCRIPTORS)
     assert "Nothing to be done" in snakemake(workdir, "-n", "--", *DESCRIPTORS).stdout
+    # past the descriptors a test image reaches the kNN search through the leakage audit's exclusions only
+    snakemake(workdir, "--", "results/tgt/bank-gabor/knn.h5")
+    (tmp_path / "target/test/bee/0.png").touch()
+    planned = planned_jobs(snakemake(workdir, "-n", "--", "results/tgt/bank-gabor/knn.h5").stdout)
+    assert planned == {"target_manifest": 1, "target_fingerprints": 1, "leakage": 1, "knn": 1}
     manifest = (workdir / "results/source/pool/manifest.csv").read_text()
     assert "dog/3b.png" in manifest and "cat/3.png" not in manifest and "new.png" in manifest
 

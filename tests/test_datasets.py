@@ -180,3 +180,34 @@ def test_a_single_class_is_refused_naming_the_folder(tmp_path, role):
         else:
             source_manifest(str(tmp_path / "data" / "train"), str(tmp_path / "pool.csv"), max_per_class=None)
     assert not list(tmp_path.glob("manifest/*")) and not (tmp_path / "pool.csv").exists()
+
+
+@pytest.mark.parametrize("broken", ["image", "class folder"])
+def test_a_broken_link_is_named_by_the_scan_and_the_digest_does_not_fail(tree, broken):
+    """A dangling image link stopped planning with a raw FileNotFoundError (the digest stat-ed it);
+    a dangling class-folder link was dropped, and its class with it, unnoticed."""
+    from workflow.datasets import folder_fingerprint
+
+    before = folder_fingerprint(tree / "train")
+    link = tree / "train" / ("ant/gone.png" if broken == "image" else "wasp")
+    link.symlink_to(tree / "elsewhere" / "gone")
+    assert folder_fingerprint(tree / "train") != before  # the manifest reruns, and then names it
+    with pytest.raises(DatasetError, match=f"1 broken {broken} link.*{re.escape(str(link))} -> .*elsewhere/gone"):
+        scan_image_folder(tree / "train")
+
+
+def test_a_broken_link_in_a_users_folder_fails_its_manifest_job_by_name(tmp_path):
+    from conftest import default_config, snakemake, write_config
+
+    for split in ("train", "test"):
+        for name in ("ant", "bee"):
+            write_image(tmp_path / "data" / split / name / "a.png")
+    (tmp_path / "data" / "train" / "bee" / "b.png").symlink_to(tmp_path / "nowhere.png")
+    config = default_config()
+    config["targets"] = {"tgt": {"kind": "imagefolder", "root": str(tmp_path / "data"), "source": "demo"}}
+    write_config(tmp_path / "run", config)
+    assert snakemake(tmp_path / "run", "-n", "--", "results/tgt/manifest/train.csv").returncode == 0  # plans
+    done = snakemake(tmp_path / "run", "--", "results/tgt/manifest/train.csv", check=False)
+    assert done.returncode != 0
+    log = (tmp_path / "run" / "logs/target_manifest/tgt-train.log").read_text()
+    assert "1 broken image link" in log and "bee/b.png" in log and "nowhere.png" in log

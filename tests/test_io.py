@@ -1,14 +1,19 @@
-"""Output files: written atomically, and with the mode the umask gives any new file."""
+"""Output files: written atomically, and with the mode the umask gives any new file; input files: named when
+unreadable, and never deleted."""
 
 import os
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import as_unprivileged
 
-from workflow.io import write_csv, write_h5, write_json
+from workflow.io import UnreadableOutput, open_h5, write_csv, write_h5, write_json
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
@@ -36,26 +41,62 @@ def test_a_failed_write_leaves_the_old_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["t.json"]
 
 
-def test_an_unreadable_shard_is_named_and_removed_so_a_rerun_rebuilds_it(tmp_path):
-    """A truncated source shard stops the kNN job with its path, and is gone afterwards: Snakemake then
-    rebuilds it instead of finding it present (it said "Nothing to be done" before)."""
-    from workflow.io import UnreadableOutput
+def _shard(path, n, offset, rng=np.random.default_rng(0)) -> str:
+    hist = rng.random((n, 2, 4)).astype(np.float32)  # 2 responses of 4 bins
+    write_h5(path, {"hist": hist / hist.sum(2, keepdims=True), "index": np.arange(offset, offset + n)},
+             {"layer_sizes": [2]})
+    return str(path)
+
+
+def _knn(targets, sources, out):
     from workflow.stages.retrieval import knn
 
-    rng = np.random.default_rng(0)
+    knn(targets, sources, str(out), k=2, eps=1e-4, memory_mb=64, divergence="symmetric_kl", search="exact",
+        candidates=4)
 
-    def shard(path, n, offset):
-        hist = rng.random((n, 2, 4)).astype(np.float32)  # 2 responses of 4 bins
-        write_h5(path, {"hist": hist / hist.sum(2, keepdims=True), "index": np.arange(offset, offset + n)},
-                 {"layer_sizes": [2]})
-        return str(path)
 
-    targets = shard(tmp_path / "target.h5", 3, 0)
-    good = shard(tmp_path / "source-0.h5", 5, 0)
+@pytest.mark.parametrize("damage", ["truncated", "a csv", "missing"])
+def test_an_unreadable_shard_is_named_with_the_reason_and_never_deleted(tmp_path, damage):
+    """A reader must not delete what it could not read: a CSV passed by mistake as a shard is the
+    user's file, a truncated shard is left for its rule (writes are atomic, so it was damaged later)."""
+    targets, good = _shard(tmp_path / "target.h5", 3, 0), _shard(tmp_path / "source-0.h5", 5, 0)
     broken = tmp_path / "source-1.h5"
-    shard(broken, 5, 5)
-    broken.write_bytes(broken.read_bytes()[:300])
-    with pytest.raises(UnreadableOutput, match=f"{broken} cannot be read"):
-        knn([targets], [good, str(broken)], str(tmp_path / "knn.h5"), k=2, eps=1e-4, memory_mb=64, divergence="symmetric_kl", search="exact", candidates=4)
-    assert not broken.exists() and not (tmp_path / "knn.h5").exists()
-    assert (tmp_path / "source-0.h5").exists()
+    if damage == "truncated":
+        _shard(broken, 5, 5)
+        broken.write_bytes(broken.read_bytes()[:300])
+        reason = "truncated or corrupt.*delete it and rerun"
+    elif damage == "a csv":
+        broken = tmp_path / "my_notes.csv"
+        broken.write_text("my,own\nnotes,1\n")
+        reason = "not an HDF5 file"
+    else:
+        reason = "does not exist"
+    before = broken.read_bytes() if broken.exists() else None
+    with pytest.raises(UnreadableOutput, match=f"{broken} cannot be read: .*{reason}"):
+        _knn([targets], [good, str(broken)], tmp_path / "knn.h5")
+    assert (broken.read_bytes() if broken.exists() else None) == before
+    assert not (tmp_path / "knn.h5").exists() and Path(good).exists()
+
+
+def test_a_shard_this_user_may_not_read_is_named_and_kept(world_folder):
+    """Mode 000 (as nobody when the tests run as root: permissions do not bind root)."""
+    _shard(world_folder / "target.h5", 3, 0)
+    _shard(world_folder / "source-0.h5", 5, 0)
+    locked = world_folder / "source-0.h5"
+    locked.chmod(0)
+    script = ("from workflow.io import open_h5\n"
+              f"with open_h5({str(locked)!r}) as f: pass\n")
+    done = subprocess.run(as_unprivileged([sys.executable, "-c", script]), capture_output=True, text=True,
+                          cwd=Path(__file__).parent.parent, check=False)
+    assert done.returncode != 0
+    assert f"{locked} cannot be read: permission denied" in done.stderr, done.stderr[-2000:]
+    assert locked.exists() and locked.stat().st_size > 0
+
+
+def test_errors_inside_the_open_file_pass_through_and_delete_nothing(tmp_path):
+    path = _shard(tmp_path / "s.h5", 3, 0)
+    with pytest.raises(KeyError), open_h5(path) as f:
+        f["no such array"]
+    with pytest.raises(OSError, match="from the caller"), open_h5(path):
+        raise OSError("from the caller")
+    assert Path(path).exists()

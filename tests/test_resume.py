@@ -102,6 +102,26 @@ def test_a_state_from_another_job_is_ignored(problem, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(expected.state_dict().values(), again.state_dict().values()))
 
 
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "not a dict"])
+def test_an_unreadable_state_is_set_aside_named_and_the_job_starts_over(problem, tmp_path, caplog, damage):
+    """A truncated resume.pt blocked every rerun ("PytorchStreamReader failed reading zip archive")."""
+    path = tmp_path / "resume.pt"
+    Resume(path, "job", every_seconds=0).save({"epoch": 1, "model": model().state_dict()})
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"not a checkpoint at all")
+    else:
+        torch.save([1, 2, 3], path)
+    damaged = path.read_bytes()
+    expected, _ = train(problem)
+    with caplog.at_level("WARNING", logger="workflow.resume"):
+        again, _ = train(problem, Resume(path, "job", every_seconds=0))
+    assert f"{path} cannot be read" in caplog.text and "starting afresh" in caplog.text
+    assert (tmp_path / "resume.pt.unreadable").read_bytes() == damaged
+    assert all(torch.equal(a, b) for a, b in zip(expected.state_dict().values(), again.state_dict().values()))
+
+
 def test_fingerprint_follows_settings_and_file_contents(tmp_path):
     data = tmp_path / "table.csv"
     data.write_text("a,b\n1,2\n")

@@ -1,31 +1,9 @@
 """An unwritable results folder: the run stops with an error naming the path, and what the folder
 already holds is left as it was. (As root, permissions do not bind: the run drops to nobody.)"""
 
-import os
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
-import pytest
-from conftest import default_config, snakemake_command, write_config
-
-
-@pytest.fixture
-def world_folder():
-    """A folder every user may enter and write (pytest's own tmp folders are private to their owner)."""
-    folder = Path(tempfile.mkdtemp(prefix="sjft-unwritable-"))
-    folder.chmod(0o777)
-    yield folder
-    shutil.rmtree(folder)
-
-
-def as_unprivileged(command: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return command
-    if not shutil.which("setpriv"):
-        pytest.fail("running as root needs setpriv (util-linux) to drop privileges for this test")
-    return ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", *command]
+from conftest import as_unprivileged, default_config, snakemake_command, write_config
 
 
 def test_unwritable_results_folder_is_named_and_left_intact(world_folder):

@@ -61,7 +61,9 @@ def scan_image_folder(
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"dataset folder {root} does not exist (or is not a folder)")
-    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    entries = [p for p in root.iterdir() if not p.name.startswith(".")]
+    _refuse_broken_links([p for p in entries if p.is_symlink()], "class folder")
+    found = sorted(p.name for p in entries if p.is_dir())
     if not found:
         raise DatasetError(f"dataset folder {root} has no class sub-folders (expected {root}/<class>/<image>)")
     if classes is None:
@@ -94,7 +96,17 @@ def class_images(folder: Path) -> list[Path]:
         if any(part.startswith(".") for part in Path(directory).relative_to(folder).parts):
             continue
         images += [Path(directory) / name for name in sorted(names) if _is_image_name(name)]
+    _refuse_broken_links(images, "image")
     return images
+
+
+def _refuse_broken_links(paths: list[Path], what: str) -> None:
+    """Links whose target is gone are named (they were a raw traceback, or dropped unnoticed)."""
+    broken = [path for path in paths if path.is_symlink() and not path.exists()]
+    if broken:
+        listed = ", ".join(f"{path} -> {os.readlink(path)}" for path in broken[:5])
+        raise DatasetError(f"{len(broken)} broken {what} link(s), whose target does not exist: {listed}"
+                           f"{' ...' if len(broken) > 5 else ''}; remove them or restore their targets")
 
 
 def _is_image_name(name: str) -> bool:
@@ -109,8 +121,8 @@ def folder_fingerprint(*folders: str | Path) -> str:
     removing, renaming or rewriting an image (``cp`` over it, an editor's save) changes it,
     as it changes what make or rsync look at; reading the images' bytes would take minutes
     on ImageNet, stat-ing them takes seconds. Walked as :func:`class_images` walks (links
-    followed, hidden entries skipped); a folder that does not exist digests as absent, and
-    the manifest stage then names it.
+    followed, hidden entries skipped); a folder that does not exist digests as absent and a
+    broken link as broken, and the manifest stage then names them.
     """
     digest = hashlib.blake2b(digest_size=16)
 
@@ -121,6 +133,8 @@ def folder_fingerprint(*folders: str | Path) -> str:
         for entry in entries:
             if entry.is_dir():
                 walk(entry.path)
+            elif entry.is_symlink() and not os.path.exists(entry.path):  # the manifest stage names it
+                lines.append(f"{entry.path}\0broken link\n")
             elif _is_image_name(entry.name):
                 stat = entry.stat()
                 lines.append(f"{entry.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n")
@@ -175,15 +189,46 @@ def load_image(path: str, size: int, mode: str = "RGB", draft: bool = False, cro
     return fit_image(decode_image(path, size if draft else None), size, mode, path, crop)
 
 
+# PIL's decompression-bomb guard warns above 89.5M pixels and refuses twice that, naming no file;
+# decode_image applies one limit of its own instead, naming the file and this variable
+MAX_PIXELS_VARIABLE = "SJFT_MAX_IMAGE_PIXELS"
+DEFAULT_MAX_PIXELS = 2 * 89_478_485  # where PIL refuses: a 13,000 x 13,000 image
+Image.MAX_IMAGE_PIXELS = None
+
+
+def max_image_pixels() -> int | None:
+    """The most pixels an image may have: $SJFT_MAX_IMAGE_PIXELS (0: no limit), else DEFAULT_MAX_PIXELS."""
+    value = os.environ.get(MAX_PIXELS_VARIABLE, "").strip()
+    if not value:
+        return DEFAULT_MAX_PIXELS
+    try:
+        pixels = int(value.replace("_", ""))
+    except ValueError:
+        pixels = -1
+    if pixels < 0:
+        raise DatasetError(f"environment variable {MAX_PIXELS_VARIABLE}={value!r}: expected a number of pixels "
+                           "(0: no limit)")
+    return pixels or None
+
+
 def decode_image(path: str, draft_size: int | None = None, data: BinaryIO | None = None) -> Image.Image:
     """The decoded image of ``path``, in its own mode (16-bit integers scaled to 8-bit gray).
 
     With ``draft_size`` a JPEG is decoded at the smallest of 1/2, 1/4, 1/8 of its size whose
     shorter side stays at least ``draft_size`` (PIL's ``draft``); other formats decode in full.
     ``data``: the file's bytes, already read (the fingerprints hash them too), ``path`` naming it in errors.
+    An image of more than ``max_image_pixels()`` pixels is refused before it is decoded (a huge or
+    malicious file would take gigabytes).
     """
+    limit = max_image_pixels()
     try:
         with Image.open(path if data is None else data) as image:
+            width, height = image.size
+            if limit is not None and width * height > limit:
+                raise DatasetError(
+                    f"image {path} is {width} x {height} = {width * height:,} pixels, more than the limit of "
+                    f"{limit:,} (a guard against decompression bombs); if it is a real image, raise the limit with "
+                    f"the environment variable {MAX_PIXELS_VARIABLE} (0: no limit) or shrink the image")
             if draft_size is not None:
                 image.draft(None, (draft_size, draft_size))
             image.load()

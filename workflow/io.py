@@ -79,25 +79,44 @@ def write_h5(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: dict
 
 
 class UnreadableOutput(ValueError):
-    """An earlier stage's file that cannot be read (truncated by a full disk, a killed copy, ...)."""
+    """An earlier stage's file that cannot be read: missing, not readable by this user, not an
+    HDF5 file (another file passed by mistake), or truncated (a full disk, a killed copy)."""
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _why_unreadable(path: Path, error: OSError) -> str:
+    """What is wrong with a file h5py could not open, in words a user can act on."""
+    if not path.exists():
+        return "it does not exist"
+    if not os.access(path, os.R_OK):
+        return "permission denied: this user may not read it"
+    with open(path, "rb") as handle:
+        start = handle.read(len(HDF5_SIGNATURE))
+    if start != HDF5_SIGNATURE:
+        return f"it is not an HDF5 file (it begins {start!r})"
+    return (f"it is truncated or corrupt ({error}); if the workflow wrote it, delete it and rerun, "
+            "or force the rule that writes it (snakemake --forcerun RULE)")
 
 
 @contextlib.contextmanager
 def open_h5(path: str | os.PathLike):
     """An earlier stage's HDF5 file, open for reading.
 
-    One that cannot be read is named and removed: it is derived data, and Snakemake would
-    otherwise find it present and call the failed stage's rerun "nothing to be done".
+    One that cannot be opened is named with the reason and left as it is: a reader never deletes
+    what it could not read (the file may be the user's, or readable by another user). Outputs are
+    written atomically, so a truncated one was damaged after the fact; the message says how to
+    rebuild it. Errors raised while the file is open are the caller's and pass through unchanged.
     """
     import h5py
 
     try:
-        with h5py.File(path, "r") as f:
-            yield f
+        handle = h5py.File(path, "r")
     except OSError as error:
-        Path(path).unlink(missing_ok=True)
-        raise UnreadableOutput(f"{path} cannot be read ({error}); removed it, so that rerunning the workflow "
-                               "rebuilds it") from error
+        raise UnreadableOutput(f"{path} cannot be read: {_why_unreadable(Path(path), error)}") from error
+    with handle:
+        yield handle
 
 
 def read_h5(path: str | os.PathLike, names: list[str] | None = None) -> dict[str, np.ndarray]:

@@ -9,7 +9,9 @@ generator, so the model, optimizer, scheduler and torch random states are all th
 
 The file records a fingerprint of everything the job's result depends on (its settings and the
 contents of its input files); a state from another job (changed settings, a retrained previous
-iteration) is ignored, never resumed. The job deletes the file once its outputs are written.
+iteration) is ignored, never resumed; an unreadable one (truncated by a full disk, say) is set
+aside as ``resume.pt.unreadable`` and the job starts over. The job deletes the file once its
+outputs are written.
 """
 
 from __future__ import annotations
@@ -53,7 +55,15 @@ class Resume:
         """The saved state if it belongs to this job, else None."""
         if not self.path.exists():
             return None
-        state = torch.load(self.path, map_location="cpu", weights_only=False)  # our own file
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=False)  # our own file
+            if not isinstance(state, dict):
+                raise TypeError(f"a {type(state).__name__}, not the dict fit() saves")
+        except Exception as error:  # truncated, corrupt, or not ours: torch raises many kinds
+            aside = self.set_aside()
+            log.warning("%s cannot be read (%s: %s): set aside as %s, starting afresh", self.path,
+                        type(error).__name__, error, aside)
+            return None
         if state.get("fingerprint") != self.fingerprint:
             log.warning("%s belongs to another run of this job (settings or inputs changed): starting afresh", self.path)
             return None
@@ -77,6 +87,13 @@ class Resume:
         torch.save({**state, "fingerprint": self.fingerprint}, partial)
         os.replace(partial, self.path)
         self._last = time.perf_counter()
+
+    def set_aside(self) -> Path:
+        """Rename an unreadable state to ``resume.pt.unreadable`` (replacing an older one), so that
+        the job can start over and the file can still be looked at."""
+        aside = self.path.with_name(self.path.name + ".unreadable")
+        os.replace(self.path, aside)
+        return aside
 
     def done(self) -> None:
         self.path.unlink(missing_ok=True)

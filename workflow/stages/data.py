@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 
 from .. import demo, official
-from ..datasets import DatasetError, class_names, fold_mask, scan_image_folder
+from ..datasets import DatasetError, class_names, fold_mask, read_manifest, scan_image_folder
 from ..io import write_csv
 from ..tvdatasets import carve_per_class, export
 
@@ -26,7 +27,8 @@ def demo_data(out: str, settings: dict) -> None:
 
 def target_manifest(root: str, out_dir: str, train_split: str, test_split: str,
                     holdout_per_class: int | None = None, holdout_seed: int = 0,
-                    holdout_folds: int | None = None, holdout_fold: int | None = None) -> None:
+                    holdout_folds: int | None = None, holdout_fold: int | None = None,
+                    only: Literal["train", "test"] | None = None, train_manifest: str | None = None) -> None:
     """List a target's images per split: train.csv and test.csv of ``root/<split>/<class>/<image>``.
 
     Labels follow the train split's classes.
@@ -36,6 +38,10 @@ def target_manifest(root: str, out_dir: str, train_split: str, test_split: str,
     ``holdout_folds`` n and ``holdout_fold`` k, the validation images are fold k of a stratified
     n-fold split (:func:`workflow.datasets.fold_mask`): the n folds together validate on every
     training image once.
+
+    The workflow writes the two files in two jobs (``only``): a changed test image then rewrites
+    test.csv alone, and nothing that reads only the train split (bounds, the pool's descriptors,
+    the kNN search) reruns. The test job numbers its classes from ``train_manifest``.
 
     Args:
         root: folder holding <split>/<class>/<image>
@@ -47,7 +53,16 @@ def target_manifest(root: str, out_dir: str, train_split: str, test_split: str,
         holdout_seed: seed of the carve
         holdout_folds: validate on one fold of a stratified split of the train images into this many folds
         holdout_fold: which fold (0-based) is validated on
+        only: write this split's file alone (default: both)
+        train_manifest: with only test and no carve: the train split's manifest, whose classes number the test split
     """
+    carving = bool(holdout_folds or holdout_per_class)
+    if only == "test" and not carving:
+        if not train_manifest:
+            raise DatasetError("target-manifest --only test needs --train-manifest (its classes number the test split)")
+        classes = class_names(read_manifest(train_manifest))
+        _write_split(scan_image_folder(Path(root) / test_split, classes=classes), root, test_split, out_dir, "test")
+        return
     train = scan_image_folder(Path(root) / train_split)
     require_classes(train, Path(root) / train_split)
     if holdout_folds:
@@ -56,13 +71,18 @@ def target_manifest(root: str, out_dir: str, train_split: str, test_split: str,
     elif holdout_per_class:
         carved = carve_per_class(train["label"], holdout_per_class, holdout_seed, "holdout_per_class", class_names(train))
         test_split = f"{train_split} (holdout_per_class {holdout_per_class}, seed {holdout_seed})"
-    if holdout_folds or holdout_per_class:
+    if carving:
         train, test = (_renumber(train[~carved]), _renumber(train[carved]))
-    else:
+    elif only != "train":
         test = scan_image_folder(Path(root) / test_split, classes=class_names(train))
-    for role, split, frame in (("train", train_split, train), ("test", test_split, test)):
-        write_csv(frame, Path(out_dir) / f"{role}.csv")
-        log.info("%s/%s: %d images in %d classes", root, split, len(frame), frame["label"].nunique())
+    for role, split, frame in (("train", train_split, train), ("test", test_split, None if only == "train" else test)):
+        if only in (None, role):
+            _write_split(frame, root, split, out_dir, role)
+
+
+def _write_split(frame, root: str, split: str, out_dir: str, role: str) -> None:
+    write_csv(frame, Path(out_dir) / f"{role}.csv")
+    log.info("%s/%s: %d images in %d classes", root, split, len(frame), frame["label"].nunique())
 
 
 def source_manifest(root: str, out: str, max_per_class: int | None = None) -> None:
