@@ -13,12 +13,19 @@ import sys
 
 from snakemake.utils import validate
 
-validate(config, schema="../config/schema.yaml")
-
 # The rules run `python -m workflow`; this makes the package importable without an install
 # (e.g. inside the conda environment of envs/sjft.yaml), here and in every job's shell, which
 # keeps Snakemake's own prefix (bash strict mode).
 sys.path.insert(0, workflow.basedir)
+
+from workflow.configcheck import schema_problem
+
+# the first violation in one line naming the key; then Snakemake's validation fills in the defaults
+problem = schema_problem(config, os.path.join(workflow.basedir, "config", "schema.yaml"))
+if problem:
+    raise ValueError(problem)
+validate(config, schema="../config/schema.yaml")
+
 # HDF5's file locks fail on many network file systems (NFS, Lustre) and no HDF5 file here is
 # written by two processes, so jobs run without them unless HDF5_USE_FILE_LOCKING says otherwise.
 # (the prefix is formatted like a shell command, hence the doubled braces)

@@ -133,3 +133,23 @@ def test_training_settings_have_one_home_the_config(tmp_path):
         assert int(workers) == section["workers"], stage
         for key in required & set(section) - {"workers"}:
             assert settings[key] == section[key] or (key == "freeze_bn" and not settings[key]), (stage, key)
+
+
+@pytest.mark.parametrize("given", ["seeds=0", "seeds=[0,1]"])
+def test_a_list_from_the_command_line_says_to_use_a_configfile(tmp_path, given):
+    """Snakemake's own message was the bare schema error and a dump of the sub-schema."""
+    write_config(tmp_path, default_config())
+    result = snakemake(tmp_path, "-n", "--config", given, "--", "results/demo/report.csv", check=False)
+    message = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "config seeds" in message and "--configfile" in message and "seeds: [0, 1]" in message
+    assert "Failed validating" not in message  # no schema dump
+
+
+def test_schema_problem_names_the_key_and_passes_a_valid_config(repo):
+    from workflow.configcheck import schema_problem
+
+    config = default_config()
+    assert schema_problem(config, repo / "config/schema.yaml") is None
+    config["train"]["batch_size"] = "64"
+    assert schema_problem(config, repo / "config/schema.yaml").startswith("config train.batch_size: '64' is not")

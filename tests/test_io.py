@@ -100,3 +100,54 @@ def test_errors_inside_the_open_file_pass_through_and_delete_nothing(tmp_path):
     with pytest.raises(OSError, match="from the caller"), open_h5(path):
         raise OSError("from the caller")
     assert Path(path).exists()
+
+
+def test_checkpoint_bytes_depend_on_their_content_alone(tmp_path):
+    """torch.save given a path names the archive's folder after the (random) temporary file."""
+    import hashlib
+
+    import torch
+
+    from workflow.model import build_model, load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model("resnet18", {"target": ["a", "b"]}, "scratch")
+    sums = set()
+    for name in ("model.pt", "again/model.pt", "other.pt"):
+        save_checkpoint(model, {"target": ["a", "b"]}, tmp_path / name)
+        sums.add(hashlib.md5((tmp_path / name).read_bytes()).hexdigest())
+    assert len(sums) == 1
+    assert torch.equal(load_checkpoint(tmp_path / "other.pt")["heads"]["target"]["weight"],
+                       model.heads["target"].weight)
+
+
+def test_a_full_disk_while_saving_names_the_path_and_keeps_the_old_file(tmp_path, monkeypatch):
+    """torch.save turned ENOSPC into "unexpected pos", naming no file."""
+    import errno
+    import io as stdio
+
+    from workflow import io
+
+    write_torch = io.write_torch
+    write_torch(tmp_path / "model.pt", {"w": np.arange(3)})
+    before = (tmp_path / "model.pt").read_bytes()
+
+    class SmallDisk(stdio.FileIO):
+        def write(self, data):
+            if self.tell() + len(data) > 200:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    monkeypatch.setattr(io, "open", lambda path, mode: SmallDisk(path, mode), raising=False)
+    with pytest.raises(OSError, match=f"cannot write {tmp_path / 'model.pt'}: No space left on device") as caught:
+        write_torch(tmp_path / "model.pt", {"w": np.arange(10_000)})
+    assert caught.value.errno == errno.ENOSPC
+    assert (tmp_path / "model.pt").read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_an_unreadable_checkpoint_says_how_to_rebuild_it(tmp_path):
+    from workflow.model import load_checkpoint
+
+    (tmp_path / "model.pt").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match=f"cannot read checkpoint {tmp_path / 'model.pt'}.*delete it.*--forcerun"):
+        load_checkpoint(tmp_path / "model.pt")

@@ -192,7 +192,7 @@ def load_image(path: str, size: int, mode: str = "RGB", draft: bool = False, cro
 # PIL's decompression-bomb guard warns above 89.5M pixels and refuses twice that, naming no file;
 # decode_image applies one limit of its own instead, naming the file and this variable
 MAX_PIXELS_VARIABLE = "SJFT_MAX_IMAGE_PIXELS"
-DEFAULT_MAX_PIXELS = 2 * 89_478_485  # where PIL refuses: a 13,000 x 13,000 image
+DEFAULT_MAX_PIXELS = 2 * 89_478_485  # where PIL refuses: 13,377 x 13,377
 Image.MAX_IMAGE_PIXELS = None
 
 

@@ -78,6 +78,46 @@ def write_h5(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: dict
             f.attrs[key] = value
 
 
+def write_torch(path: str | os.PathLike, state: dict) -> None:
+    """``torch.save`` of ``state``, atomically, into a file whose bytes depend on ``state`` alone.
+
+    Given a path, torch names the archive's inner folder after the file, which is here the random
+    temporary name, so two identical runs wrote different bytes; given an open file it names it
+    ``archive``. A failed write (a full disk) reached the user as torch's "unexpected pos" with no
+    path; it is raised as the OSError it was, naming ``path``.
+    """
+    import torch
+
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            writer = _KeepsWriteError(handle)
+            try:
+                torch.save(state, writer)
+            except RuntimeError:
+                if writer.error is None:
+                    raise
+                raise writer.error from None
+    except OSError as error:
+        raise OSError(error.errno, f"cannot write {path}: {error.strerror or error}") from error
+
+
+class _KeepsWriteError:
+    """A file that remembers the OSError of a failed write (torch.save replaces it by a RuntimeError)."""
+
+    def __init__(self, handle):
+        self.handle, self.error = handle, None
+
+    def write(self, data) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
 class UnreadableOutput(ValueError):
     """An earlier stage's file that cannot be read: missing, not readable by this user, not an
     HDF5 file (another file passed by mistake), or truncated (a full disk, a killed copy)."""

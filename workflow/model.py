@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from . import backbones
-from .io import atomic_path
+from .io import write_torch
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +58,16 @@ def save_checkpoint(model: JointNet, classes: dict[str, list[str]], path: str | 
     }
     if optimizer_state is not None:
         state["optimizer"] = optimizer_state
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    write_torch(path, state)
 
 
 def load_checkpoint(path: str | Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError) as error:
-        raise ValueError(f"cannot read checkpoint {path}: {error}") from error
+        raise ValueError(f"cannot read checkpoint {path}: {error}. If the workflow wrote it (truncated by a full "
+                         "disk, say), delete it: the next run rebuilds it (or force the rule that writes it: "
+                         "snakemake --forcerun RULE)") from error
 
 
 def build_model(

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from .io import write_torch
+
 log = logging.getLogger(__name__)
 
 
@@ -83,9 +85,7 @@ class Resume:
         a step within an epoch, ``state["partial"]``); ``last_epoch`` writes nothing."""
         if last_epoch:
             return
-        partial = self.path.with_name(self.path.name + ".partial")
-        torch.save({**state, "fingerprint": self.fingerprint}, partial)
-        os.replace(partial, self.path)
+        write_torch(self.path, {**state, "fingerprint": self.fingerprint})
         self._last = time.perf_counter()
 
     def set_aside(self) -> Path:
