@@ -5,7 +5,8 @@ rule pretrain:
     input:
         "results/source/{source}/manifest.csv",
     output:
-        "results/source/{source}/pretrain/model.pt",
+        model="results/source/{source}/pretrain/model.pt",
+        epochs="results/source/{source}/pretrain/epochs.csv",
     log:
         "logs/pretrain/{source}.log",
     priority: 10  # most jobs wait for it: it goes first, on every core, before the scratch runs
@@ -24,7 +25,7 @@ rule pretrain:
         device=config["model"]["device"],
         resume=cli_options(checkpoint_seconds=config["pretrain"]["checkpoint_seconds"]),
     shell:
-        "python -m workflow --threads {params.torch_threads} pretrain --manifest {input:q} --out {output:q}"
+        "python -m workflow --threads {params.torch_threads} pretrain --manifest {input:q} --out {output.model:q}"
         " --arch {params.arch:q} --init scratch --settings {params.settings:q} --workers {params.workers}"
         " --device {params.device:q} {params.resume} 2> {log:q}"
 
@@ -37,6 +38,7 @@ rule train:
     output:
         model="results/{target}/{run}/seed-{seed}/iter-{iter}/model.pt",
         entropy="results/{target}/{run}/seed-{seed}/iter-{iter}/entropy.csv",
+        epochs="results/{target}/{run}/seed-{seed}/iter-{iter}/epochs.csv",
         stats="results/{target}/{run}/seed-{seed}/iter-{iter}/train.json",
         predictions="results/{target}/{run}/seed-{seed}/iter-{iter}/eval.csv",
         probs="results/{target}/{run}/seed-{seed}/iter-{iter}/probs.h5",
@@ -76,6 +78,7 @@ use rule train as train_step with:
     output:
         model=temp("results/{target}/{run}/seed-{seed}/iter-{iter}/model.pt"),
         entropy="results/{target}/{run}/seed-{seed}/iter-{iter}/entropy.csv",
+        epochs="results/{target}/{run}/seed-{seed}/iter-{iter}/epochs.csv",
         stats="results/{target}/{run}/seed-{seed}/iter-{iter}/train.json",
         predictions="results/{target}/{run}/seed-{seed}/iter-{iter}/eval.csv",
         probs="results/{target}/{run}/seed-{seed}/iter-{iter}/probs.h5",

@@ -6,12 +6,14 @@ independently of the label that travels with it.
 """
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from workflow.joint import TrainingDiverged, TrainSettings, fit, make_loader, make_optimizer, warm_up_heads
+from workflow.joint import (EPOCH_COLUMNS, TrainingDiverged, TrainSettings, fit, make_loader, make_optimizer,
+                            warm_up_heads)
 from workflow.loading import augment, epoch_pairs, to_tensor, to_unit
 from workflow.model import JointNet
 
@@ -309,3 +311,29 @@ def test_a_diverging_fit_stops_naming_the_epoch(tmp_path):
     model = JointNet("resnet18", {"target": 2})
     with pytest.raises(TrainingDiverged, match=r"loss nan in epoch 2 of 2"):
         fit(model, train, settings(epochs=2, batch_size=8, lr=float("inf")), "cpu")
+
+
+def test_the_curves_record_every_epoch_per_head_with_the_warm_up_marked(items):
+    """epochs.csv's rows: warm-up epochs first, then the run's epochs and steps (a later iteration
+    continuing its schedule numbers on), the rate where the schedule drops it, each head's figures."""
+    targets, sources = items
+    sources = [(p, s - SOURCE_OFFSET) for p, s in sources]
+    torch.manual_seed(0)
+    model = JointNet("resnet18", {"target": N_TARGETS, "source": N_SOURCES})
+    # 7 targets in batches of 4: 2 steps an epoch; epochs 3-5 of a 6-epoch run, the drop at step 0.67 x 12 = 8
+    train = settings(epochs=3, batch_size=4, warmup_epochs=2, warmup_lr=0.1, run_epochs=6, first_epoch=2,
+                     dtnh=True, regularizer="l2sp", alpha=0.01, beta=0.01)
+    stats = fit(model, targets, train, "cpu", source_items=sources, neighbours=NEIGHBOURS,
+                anchor=JointNet("resnet18", {"target": N_TARGETS, "source": N_SOURCES}))
+    rows = pd.DataFrame(stats["epochs"], columns=EPOCH_COLUMNS)
+    assert rows["phase"].tolist() == ["warmup"] * 2 + ["train"] * 3
+    assert rows["epoch"].tolist() == [1, 2, 3, 4, 5] and rows["step"].tolist() == [2, 4, 6, 8, 10]
+    assert rows["lr"].tolist() == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001])
+    assert rows["loss"].iloc[-1] == pytest.approx(stats["final_loss"])
+    for head in ("target", "source"):
+        assert rows[f"{head}_acc"].between(0, 1).all() and (rows[f"{head}_loss"] > 0).all()
+    trained = rows[rows["phase"] == "train"]
+    # the loss stepped on: the target loss plus the (weight 1) source loss
+    assert (trained["loss"] - trained["target_loss"] - trained["source_loss"]).abs().max() < 1e-9
+    assert trained["projected_share"].between(0, 1).all() and rows["projected_share"].iloc[:2].isna().all()
+    assert (rows["images_per_s"] > 0).all()

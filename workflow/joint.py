@@ -215,52 +215,91 @@ def head_outputs(model: nn.Module, features: torch.Tensor, labels: dict[str, tor
 WARMUP_EPOCH_SEED = 10_000  # warm-up epochs draw their pairs and crops apart from the training epochs
 
 
-def warm_up_heads(model: nn.Module, loader: PairLoader, settings: TrainSettings, device, dtype) -> None:
-    """Train the heads alone on the frozen backbone's features for ``settings.warmup_epochs``.
+def warm_up_heads(model: nn.Module, loader: PairLoader, settings: TrainSettings, device, dtype) -> list[dict]:
+    """Train the heads alone on the frozen backbone's features for ``settings.warmup_epochs``;
+    return their rows of epochs.csv (``EPOCH_COLUMNS``, phase ``warmup``).
 
     A randomly initialised head on a pretrained backbone sends large, random gradients into it
     during the first steps (an ImageNet-pretrained EfficientNet-Lite's features collapse); heads
     fitted first make the backbone's first joint steps useful (linear probing, then fine-tuning).
     """
     if not settings.warmup_epochs:
-        return
+        return []
     optimizer = torch.optim.SGD(model.heads.parameters(), lr=settings.warmup_lr, momentum=settings.momentum,
                                 weight_decay=settings.weight_decay)
     model.backbone.eval()
+    rows, step = [], 0
     for epoch in range(settings.warmup_epochs):
-        total, count = torch.zeros((), dtype=torch.float64, device=device), 0
+        tally, started = Tally(device), time.perf_counter()
         for batch in loader.epochs([WARMUP_EPOCH_SEED + epoch]):
             images, labels = batch_on_device(batch, device, "target")
             with torch.no_grad(), kernels.autocast(device, dtype):
                 features = model.features(images)
             # the heads in fp32: cheap, and fp16's gradients would need a loss scaler
             logits = head_outputs(model, features.float(), labels)
-            loss = sum(F.cross_entropy(logits[name], y) for name, y in labels.items())
+            losses = {name: F.cross_entropy(logits[name], y) for name, y in labels.items()}
+            loss = sum(losses.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            batch_size = len(labels["target"])
-            total, count = total + loss.detach().double() * batch_size, count + batch_size
-        log.info("warm-up %d/%d  heads loss %.4f", epoch + 1, settings.warmup_epochs, float(total) / max(count, 1))
+            tally.add(loss, logits["target"], labels["target"], losses, logits, labels)
+            step += 1
+        rows.append(tally.row("warmup", epoch + 1, step, settings.warmup_lr, time.perf_counter() - started, None))
+        log.info("warm-up %d/%d  heads loss %.4f", epoch + 1, settings.warmup_epochs, rows[-1]["loss"])
+    return rows
+
+
+# epochs.csv, a row per epoch of a training job: ``phase`` warmup (the heads alone) or train; the
+# run's epoch and optimizer step at its end; the backbone's learning rate at its start (the heads'
+# is head_lr_mult times it); ``loss`` what the step minimised (the target loss plus the weighted
+# source loss); per head its mean cross-entropy and accuracy on its training images; images/s;
+# the share of its steps whose gradient DTNH projected (empty without DTNH)
+EPOCH_COLUMNS = ["phase", "epoch", "step", "lr", "loss", "target_loss", "target_acc", "source_loss", "source_acc",
+                 "images_per_s", "projected_share"]
 
 
 class Tally:
-    """One epoch's loss sum and correct count, kept on the device (reading them waits for the GPU)."""
+    """One epoch's loss sums and correct counts, overall and per head, kept on the device (reading
+    them waits for the GPU)."""
 
-    def __init__(self, device, batch: int = 0, total: float = 0.0, correct: int = 0, count: int = 0):
-        self.batch, self.count = batch, count
+    def __init__(self, device, batch: int = 0, total: float = 0.0, correct: int = 0, count: int = 0,
+                 heads: dict | None = None):
+        self.device, self.batch, self.count = device, batch, count
         self.total = torch.tensor(total, dtype=torch.float64, device=device)
         self.correct = torch.tensor(correct, dtype=torch.int64, device=device)
+        self.heads = {name: [torch.tensor(t, dtype=torch.float64, device=device),
+                             torch.tensor(c, dtype=torch.int64, device=device), n]
+                      for name, (t, c, n) in (heads or {}).items()}
 
-    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, head_losses: dict,
+            head_logits: dict, head_labels: dict) -> None:
+        """A mini-batch: the loss stepped on with the main head's logits and labels, and every head's own."""
         self.total += loss.detach().double() * len(labels)
         self.correct += (logits.argmax(1) == labels).sum()
         self.count += len(labels)
         self.batch += 1
+        for name, y in head_labels.items():
+            tally = self.heads.setdefault(name, [torch.zeros((), dtype=torch.float64, device=self.device),
+                                                 torch.zeros((), dtype=torch.int64, device=self.device), 0])
+            tally[0] += head_losses[name].detach().double() * len(y)
+            tally[1] += (head_logits[name].argmax(1) == y).sum()
+            tally[2] += len(y)
 
     def saved(self) -> dict:
         """The tally of an epoch stopped mid-way, as resume.pt keeps it."""
-        return {"batch": self.batch, "total": float(self.total), "correct": int(self.correct), "count": self.count}
+        return {"batch": self.batch, "total": float(self.total), "correct": int(self.correct), "count": self.count,
+                "heads": {name: (float(t), int(c), n) for name, (t, c, n) in self.heads.items()}}
+
+    def row(self, phase: str, epoch: int, step: int, lr: float, seconds: float, projected_share) -> dict:
+        """The epoch's row of epochs.csv (``EPOCH_COLUMNS``)."""
+        row = {"phase": phase, "epoch": epoch, "step": step, "lr": lr, "loss": float(self.total) / max(self.count, 1)}
+        for name in ("target", "source"):
+            total, correct, count = self.heads.get(name, (None, None, 0))
+            row[f"{name}_loss"] = float(total) / count if count else None
+            row[f"{name}_acc"] = int(correct) / count if count else None
+        row.update(images_per_s=sum(n for _, _, n in self.heads.values()) / max(seconds, 1e-9),
+                   projected_share=projected_share)
+        return row
 
 
 def fit(model, target_items, settings: TrainSettings, device, source_items=None, neighbours=None, head="target",
@@ -297,6 +336,7 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
     start, seen, last_loss, first_epoch = time.perf_counter(), 0, float("nan"), 0
     projected = torch.zeros((), dtype=torch.int64, device=device)
     partial = {}  # the tally of an epoch stopped mid-way
+    rows = []  # epochs.csv
     state = resume.load() if resume else None
     if state:
         model.load_state_dict(state["model"])
@@ -305,6 +345,7 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
         first_epoch, seen, last_loss = state["epoch"] + 1, state["seen"], state["loss"]
         projected += state["projected"]
         partial = state.get("partial") or {}
+        rows = list(state.get("epochs", []))
         if "rng" in state:
             torch.set_rng_state(state["rng"])
         if "cuda_rng" in state and device.type == "cuda":
@@ -313,7 +354,7 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
             scaler.load_state_dict(state["scaler"])
         start -= state["seconds"]
     else:
-        warm_up_heads(model, loader, settings, device, dtype)
+        rows = warm_up_heads(model, loader, settings, device, dtype)
     model.train()
     if settings.freeze_bn:
         freeze_batch_norm(model)
@@ -321,7 +362,7 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
     def training_state(epoch: int, **extra) -> dict:
         state = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "seen": seen, "projected": int(projected), "loss": last_loss,
-                 "rng": torch.get_rng_state(), "seconds": time.perf_counter() - start, **extra}
+                 "rng": torch.get_rng_state(), "seconds": time.perf_counter() - start, "epochs": rows, **extra}
         if device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(device)
         if scaler is not None:
@@ -330,12 +371,14 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
 
     # the regularizer's coefficient decays per epoch of the run (settings.decay): epochs before this fit count
     decayed_epochs = settings.first_epoch + settings.first_step // plan.steps_per_epoch
+    steps_before = settings.first_step if settings.steps else settings.first_epoch * plan.steps_per_epoch
     # one pass of the loader over all epochs left: its workers decode the next epoch's first
     # batches while this epoch's last steps run
     batches = loader.epochs(range(first_epoch, plan.epochs), skip=partial.get("batch", 0))
     with StopRequest() as stop:
         for epoch in range(first_epoch, plan.epochs):
             tally, partial = Tally(device, **partial), {}
+            epoch_started, lr, projected_before = time.perf_counter(), optimizer.param_groups[0]["lr"], int(projected)
             if regularizer is not None:
                 regularizer.weight = settings.decay ** (decayed_epochs + epoch)
             for batch in itertools.islice(batches, plan.batches(epoch) - tally.batch):
@@ -354,7 +397,7 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
                 if coefficient is not None:
                     projected += coefficient != 0
                 tally.add(losses[head] if source is None else losses[head].double() + source.double(),
-                          logits[head], labels[head])
+                          logits[head], labels[head], losses, logits, labels)
                 seen += len(images)
                 if tally.batch % plan.accumulate and tally.batch < plan.batches(epoch):
                     continue  # the step's gradient is still accumulating
@@ -376,11 +419,16 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
             rate = seen / (time.perf_counter() - start)
             log.info("epoch %d/%d  loss %.4f  %s acc %.3f  %.0f img/s", epoch + 1, plan.epochs, last_loss, head,
                      int(tally.correct) / max(tally.count, 1), rate)
+            steps = min((epoch + 1) * plan.steps_per_epoch, plan.steps) - epoch * plan.steps_per_epoch
+            share = (int(projected) - projected_before) / plan.batches(epoch) if settings.dtnh else None  # per mini-batch
+            rows.append(tally.row("train", steps_before // plan.steps_per_epoch + epoch + 1,
+                                  steps_before + epoch * plan.steps_per_epoch + steps, lr,
+                                  time.perf_counter() - epoch_started, share))
             if resume and resume.due(last_epoch=epoch == plan.epochs - 1):  # state dicts only when saved
                 resume.save(training_state(epoch))
     return {"train_seconds": time.perf_counter() - start, "images_seen": seen, "final_loss": last_loss,
             "steps": plan.steps, "mini_batches": plan.mini_batches, "projected_steps": int(projected),
-            "optimizer_state": optimizer.state_dict()}
+            "optimizer_state": optimizer.state_dict(), "epochs": rows}
 
 
 def gradient_scale(scaler, group: int, device) -> torch.Tensor | None:

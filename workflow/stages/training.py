@@ -17,7 +17,7 @@ from ..datasets import DatasetError, class_names, read_manifest
 from ..devices import device_record, pick_device
 from ..io import read_h5, write_csv, write_h5, write_json
 from ..leakage import kept_sources, read_exclusions
-from ..joint import TrainingDiverged, TrainSettings, fit, predict
+from ..joint import EPOCH_COLUMNS, TrainingDiverged, TrainSettings, fit, predict
 from ..model import build_model, load_checkpoint, save_checkpoint
 from ..resume import Resume, fingerprint
 
@@ -37,7 +37,8 @@ def _resume(folder: Path, every_seconds: float, arch: str, init: str, settings: 
 
 def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, workers: int, device: str,
              checkpoint_seconds: float) -> None:
-    """Train the backbone and a source head on the source set (for machines without weights).
+    """Train the backbone and a source head on the source set (for machines without weights);
+    epochs.csv beside ``out`` has its curves.
 
     Args:
         manifest: the source pool's manifest
@@ -60,6 +61,7 @@ def pretrain(manifest: str, out: str, arch: str, init: str, settings: dict, work
     log.info("training on %s", device_record(run_device))
     stats = fit(model, _items(frame), settings, run_device, head="source", resume=resume)
     stats.pop("optimizer_state")
+    write_epochs(stats.pop("epochs"), Path(out).parent / "epochs.csv")
     save_checkpoint(model.cpu(), classes, out)
     resume.done()
     log.info("pretrained %s on %d source images in %.0f s", arch, len(frame), stats["train_seconds"])
@@ -72,8 +74,8 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
           exclude_splits: Sequence[str] = ()) -> None:
     """One training iteration, then its evaluation on the ``test`` manifest.
 
-    Writes model.pt, entropy.csv (per target training image), train.json, eval.csv (per test
-    image) and probs.h5 (test softmax). Evaluating in the same process saves a job start per
+    Writes model.pt, entropy.csv (per target training image), epochs.csv (per epoch: the curves),
+    train.json, eval.csv (per test image) and probs.h5 (test softmax). Evaluating in the same process saves a job start per
     model (importing torch and torchvision costs seconds, as much as a small run computes).
 
     With ``source`` and a ``neighbours`` table each target image borrows from its neighbours;
@@ -142,6 +144,7 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
     except TrainingDiverged as error:
         raise TrainingDiverged(f"{out_dir}: {error}") from error
     optimizer_state = stats.pop("optimizer_state")
+    epochs = stats.pop("epochs")
     test_frame = read_manifest(test)
     _check_classes(test_frame, classes["target"], test)
     # one loader for both: its workers start once; the entropy on center crops, the test on test_crops views
@@ -155,11 +158,17 @@ def train(target: str, test: str, init: str, out_dir: str, arch: str, settings: 
     continued = continues_schedule(settings)  # a later iteration reads the momentum
     save_checkpoint(model.cpu(), classes, out / "model.pt", optimizer_state if continued else None)
     write_csv(entropy, out / "entropy.csv")
+    write_epochs(epochs, out / "epochs.csv")
     write_json({**stats, "n_source_images": n_source, "settings": dataclasses.asdict(settings), "device": record},
                out / "train.json")
     _write_eval(test_frame, test_views.mean(axis=1), str(out / "eval.csv"), str(out / "probs.h5"),
                 center=test_views[:, 0] if settings.test_crops > 1 else None)
     resume.done()
+
+
+def write_epochs(rows: list[dict], path: Path) -> None:
+    """epochs.csv: a row per warm-up and training epoch (``joint.EPOCH_COLUMNS``)."""
+    write_csv(pd.DataFrame(rows, columns=EPOCH_COLUMNS), path)
 
 
 def continues_schedule(settings: TrainSettings) -> bool:
