@@ -2,6 +2,7 @@
 
 snakemake --cores 2 results/demo/report.csv     # the comparison tables
 snakemake --cores 2 results/demo/report.html    # ... and the page with the retrieved images
+snakemake --report report.zip                   # Snakemake's report of the above
 """
 
 from snakemake.utils import min_version
@@ -10,6 +11,10 @@ min_version("8.0")
 
 
 configfile: "config/config.yaml"
+
+
+# snakemake --report report.html (or .zip): the outputs marked report() in the rules, captioned
+report: "rules/captions/workflow.rst"
 
 
 include: "rules/common.smk"

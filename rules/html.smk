@@ -5,7 +5,9 @@ rule report_html:
     input:
         unpack(get_html_inputs),
     output:
-        "results/{target}/report.html",
+        report(
+            "results/{target}/report.html", caption="captions/report-html.rst", category="{target}", subcategory="Page"
+        ),
     log:
         "logs/report_html/{target}.log",
     conda:

@@ -53,8 +53,18 @@ rule leakage:
         test_manifest=lambda wildcards: target_manifest(wildcards.target, "test"),
         source_manifest=lambda wildcards: source_manifest(wildcards.target),
     output:
-        pairs="results/{target}/leakage.csv",
-        summary="results/{target}/leakage-summary.csv",
+        pairs=report(
+            "results/{target}/leakage.csv",
+            caption="captions/leakage-csv.rst",
+            category="{target}",
+            subcategory="Leakage audit",
+        ),
+        summary=report(
+            "results/{target}/leakage-summary.csv",
+            caption="captions/leakage-csv.rst",
+            category="{target}",
+            subcategory="Leakage audit",
+        ),
     log:
         "logs/leakage/{target}.log",
     conda:

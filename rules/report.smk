@@ -5,9 +5,15 @@ rule report:
     input:
         unpack(get_report_inputs),
     output:
-        report="results/{target}/report.csv",
-        runs="results/{target}/runs.csv",
-        paired="results/{target}/paired.csv",
+        report=report(
+            "results/{target}/report.csv", caption="captions/report-csv.rst", category="{target}", subcategory="Tables"
+        ),
+        runs=report(
+            "results/{target}/runs.csv", caption="captions/runs-csv.rst", category="{target}", subcategory="Tables"
+        ),
+        paired=report(
+            "results/{target}/paired.csv", caption="captions/paired-csv.rst", category="{target}", subcategory="Tables"
+        ),
     log:
         "logs/report/{target}.log",
     conda:
