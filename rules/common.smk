@@ -182,7 +182,7 @@ def get_target_manifest_args(wildcards):
     target = TARGETS[wildcards.target]
     args = cli_options(train_split=train_split(wildcards.target), test_split=test_split(wildcards.target))
     if wildcards.split == "test" and not carves_validation(wildcards.target):
-        args += " " + cli_options(train_manifest=target_manifest(wildcards.target, "train"))
+        args += f" {cli_options(train_manifest=target_manifest(wildcards.target, 'train'))}"
     seed = f" --holdout-seed {target.get('holdout_seed', 0)}"
     if target.get("holdout_folds"):
         args += f" --holdout-folds {target['holdout_folds']} --holdout-fold {target.get('holdout_fold', 0)}{seed}"
