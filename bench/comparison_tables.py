@@ -1,8 +1,9 @@
 """The comparison tables of BENCHMARKS.md, from one target's report files.
 
 Reads results/<target>/report.csv (over seeds), runs.csv (per seed) and paired.csv (selective
-minus every other row, seed by seed) and prints three markdown tables: the last iteration of
-every method, selective's paired differences, and accuracy per iteration.
+and fusion minus every other row, seed by seed) and prints three markdown tables: the last
+iteration of every method, the paired differences in mean-class accuracy with their 95% t
+interval over seeds and verdict, and accuracy per iteration.
 
     python bench/comparison_tables.py results/invertebrates
 """
@@ -13,6 +14,8 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+
+from workflow.statistics import FROM_IMAGES
 
 
 def label(method: str, bank) -> str:
@@ -37,13 +40,17 @@ def last_iteration_table(report: pd.DataFrame, runs: pd.DataFrame) -> str:
 
 
 def paired_table(paired: pd.DataFrame) -> str:
-    lines = ["| selective bank | minus | difference (points, mean ± std) | per seed | seeds won |",
-             "| --- | --- | --- | --- | --- |"]
-    for bank, group in paired.groupby("bank", sort=False):
+    lines = ["| method | minus | difference (points, mean [95% interval]) | per seed | seeds won | verdict |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    paired = paired[paired["metric"] == "mean_class_acc"]
+    for (method, bank), group in paired.groupby(["method", paired["bank"].fillna("")], sort=False):
         for row in group.sort_values("diff_mean").itertuples(index=False):
             diffs = " / ".join(f"{100 * float(d):+.1f}" for d in str(row.diffs).split(";") if d)
-            lines.append(f"| {bank} | {label(row.baseline, row.baseline_bank)} | {100 * row.diff_mean:+.2f} ± "
-                         f"{100 * row.diff_std:.2f} | {diffs} | {row.wins}/{row.n_seeds} |")
+            low, high = (row.boot_low, row.boot_high) if row.verdict_from == FROM_IMAGES else (row.ci_low, row.ci_high)
+            interval = "" if pd.isna(low) else f" [{100 * low:+.2f}, {100 * high:+.2f}]"
+            lines.append(f"| {label(method, bank)} | {label(row.baseline, row.baseline_bank)} | "
+                         f"{100 * row.diff_mean:+.2f}{interval} | {diffs} | {row.wins}/{row.n_seeds} | "
+                         f"{row.verdict} ({row.verdict_from}) |")
     return "\n".join(lines)
 
 
@@ -66,7 +73,7 @@ def main() -> None:
     report, runs, paired = (pd.read_csv(folder / f"{name}.csv") for name in ("report", "runs", "paired"))
     print("Last iteration (fusion: the averaged iterations), mean-class accuracy in percent, mean ± std over seeds:\n")
     print(last_iteration_table(report, runs))
-    print("\nSelective's paired differences, last iteration, seed by seed:\n")
+    print("\nPaired differences in mean-class accuracy, last iteration, seed by seed:\n")
     print(paired_table(paired))
     print("\nMean-class accuracy per iteration (mean over seeds):\n")
     print(per_iteration_table(report))

@@ -14,6 +14,7 @@ from PIL import Image
 from workflow.cli import main
 from workflow.html.charts import nice_ticks
 from workflow.html.mining import k_summary
+from workflow.html.results import paired_table
 from workflow.html.neighbours import read_class_names, thumbnail_uri
 from workflow.html.text import esc, pct_pm, short_name, signed
 from workflow.io import write_h5
@@ -89,16 +90,25 @@ def inputs(tmp_path):
     report.loc[report["method"] == "selective", "random_precision"] = 0.1111
     report.loc[report["bank"] == "", "bank"] = np.nan  # as read back from CSV: empty
     report.to_csv(tmp_path / "report.csv", index=False)
+    seeds = {"ci_method": "t over 3 seeds", "n_image_pairs": 18, "test": "exact McNemar on top-1 over 18 image pairs",
+             "boot_method": "bootstrap of 6 test images", "verdict_from": "t interval over seeds"}
     paired = pd.DataFrame([
         {"target": "bugs", "method": "selective", "bank": "gabor", "baseline": "finetune", "baseline_bank": "",
          "iteration": 2, "metric": "mean_class_acc", "n_seeds": 3, "diff_mean": 0.0346, "diff_std": 0.0123,
-         "diffs": "0.02;0.05;0.0338", "wins": 3},
+         "diffs": "0.02;0.05;0.0338", "wins": 3, "ci_low": 0.0041, "ci_high": 0.0651, "p_mcnemar": 0.0123,
+         "boot_low": 0.01, "boot_high": 0.06, "verdict": "better", **seeds},
         {"target": "bugs", "method": "selective", "bank": "gabor", "baseline": "finetune", "baseline_bank": "",
          "iteration": 2, "metric": "top1", "n_seeds": 3, "diff_mean": -0.0211, "diff_std": 0.01,
-         "diffs": "-0.03;-0.02;-0.0133", "wins": 0},
+         "diffs": "-0.03;-0.02;-0.0133", "wins": 0, "ci_low": -0.0459, "ci_high": 0.0037, "p_mcnemar": 0.0123,
+         "boot_low": -0.04, "boot_high": -0.001, "verdict": "tied", **seeds},
         {"target": "bugs", "method": "selective", "bank": "gabor", "baseline": "selective", "baseline_bank": "cnn",
          "iteration": 2, "metric": "mean_class_acc", "n_seeds": 3, "diff_mean": 0.05, "diff_std": 0.0,
-         "diffs": "0.05;0.05;0.05", "wins": 2},
+         "diffs": "0.05;0.05;0.05", "wins": 2, "ci_low": 0.05, "ci_high": 0.05, "p_mcnemar": 0.5,
+         "boot_low": 0.0, "boot_high": 0.1, "verdict": "better", **seeds},
+        {"target": "bugs", "method": "fusion", "bank": "gabor", "baseline": "finetune", "baseline_bank": "",
+         "iteration": 2, "metric": "mean_class_acc", "n_seeds": 3, "diff_mean": -0.03, "diff_std": 0.002,
+         "diffs": "-0.032;-0.03;-0.028", "wins": 0, "ci_low": -0.035, "ci_high": -0.025, "p_mcnemar": 0.04,
+         "boot_low": -0.05, "boot_high": -0.01, "verdict": "worse", **seeds},
     ])
     paired.to_csv(tmp_path / "paired.csv", index=False)
     return {
@@ -160,12 +170,33 @@ def test_results_and_paired_tables_hold_the_values(inputs):
     assert results.count('<tr class="main"') == 2
     methods = re.findall(r'<td class="l method">.*?</span> ([^<]+)</td>', results)
     assert methods[0] == "fusion" and methods[-1] == "finetune"
-    # paired differences: signed percentage points, std, wins and the seeds
+    # paired differences: signed percentage points, the 95% interval, wins, verdict, McNemar's p and the seeds
     paired = html.split('id="paired"')[1].split('id="curves"')[0]
-    assert ">+3.5<" in paired and "± 1.2" in paired and "3/3" in paired
-    assert ">-2.1<" in paired and "0/3" in paired
+    assert ">+3.5<" in paired and "[+0.4, +6.5]" in paired and "3/3" in paired
+    assert ">-2.1<" in paired and "[-4.6, +0.4]" in paired and "0/3" in paired
+    assert re.findall(r'<span class="(\w+)" title="t interval over seeds">(\w+)</span>', paired) == [
+        ("pos", "better"), ("zero", "tied"), ("pos", "better"), ("neg", "worse")]
+    assert "<td>0.012</td>" in paired and "<td>0.04</td>" in paired
     assert "+2.0, +5.0, +3.4" in paired
-    assert "selective [cnn]" in paired
+    assert "selective [cnn]" in paired and "fusion [gabor]" in paired  # fusion's rows beside selective's
+    # the forest plot draws the interval as a whisker with two end caps, not the std bar
+    assert "<rect" not in paired and paired.count('y1="5.0" y2="13.0"') >= 2 * 4
+    # the key figure: selective (not fusion) minus finetune, with its interval and verdict
+    card = html.split('class="cards"')[1].split("</div></div></div>")[0]
+    assert "+3.5" in card and "[+0.4, +6.5]" in card and "<b>better</b>" in card
+
+
+def test_one_seed_shows_the_image_level_interval():
+    row = {"target": "t", "method": "selective", "bank": "gabor", "baseline": "finetune", "baseline_bank": "",
+           "iteration": 1, "metric": "mean_class_acc", "n_seeds": 1, "diff_mean": 0.02, "diff_std": np.nan,
+           "diffs": "0.02", "wins": 1, "ci_low": np.nan, "ci_high": np.nan, "ci_method": "none: 1 seed",
+           "n_image_pairs": 600, "p_mcnemar": 0.2, "test": "exact McNemar on top-1 over 600 image pairs",
+           "boot_low": -0.011, "boot_high": 0.052, "boot_method": "bootstrap of 600 test images",
+           "verdict": "tied", "verdict_from": "bootstrap over test images"}
+    table = paired_table(pd.DataFrame([row]))
+    assert "[-1.1, +5.2]" in table and ">tied</span>" in table and "<td>0.2</td>" in table
+    table = paired_table(pd.DataFrame([{**row, "boot_low": np.nan, "boot_high": np.nan, "verdict": "untested"}]))
+    assert "[" not in table.split("<tbody>")[1].split("</tbody>")[0] and ">untested</span>" in table
 
 
 def test_charts_are_inline_svg(inputs):

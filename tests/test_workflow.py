@@ -43,7 +43,10 @@ def test_demo_report_compares_every_method(demo_run):
     assert (pretrained.top1 > 2 * chance).all(), pretrained
     assert (runs[runs.method.str.contains("scratch")].top1 > chance).all()
     paired = pd.read_csv(demo_run / "results/demo/paired.csv", keep_default_na=False)
-    assert len(paired) == 2 * (len(expected) - 1)  # each bank's selective against every other row
+    # each bank's selective and fusion against every other row, in mean-class and top-1 accuracy
+    assert len(paired) == 2 * 2 * 2 * (len(expected) - 1)
+    assert set(paired.verdict) <= {"better", "tied", "worse"}
+    assert (paired.verdict_from == "bootstrap over test images").all()  # one seed: the verdicts read the test images
 
 
 def test_ablations_borrow_what_they_claim(demo_run):

@@ -14,7 +14,10 @@ images a borrowing method was kept from because the leakage audit found them dup
 images (``workflow.leakage``; 0 for the methods that borrow nothing).
 
 ``report.csv`` averages them over seeds (``*_mean``, ``*_std``: sample standard deviation), and
-``paired.csv`` gives selective's per-seed difference to every other method. With multi-crop testing
+``paired.csv`` compares selective and fusion (each bank) with every other row, per metric, seed by
+seed at the last iteration: the mean difference with its t interval over seeds, the exact McNemar
+test and a bootstrap interval over the test images of every seed, and a verdict
+(``workflow.statistics``; README, "How to read the intervals"). With multi-crop testing
 (train.test_crops 10) the accuracies are the ten crops' and ``top1_center``, ``mean_class_acc_center``
 are the center crop's alone, the single-crop figures most other work reports.
 """
@@ -31,6 +34,7 @@ from .evaluation import mean_class_accuracy, top1
 from .io import read_json
 from .layout import run_folder, run_token, split_token
 from .methods import FUSION, METHODS, SELECTIVE
+from .statistics import compare
 
 ACCURACIES = ["top1", "mean_class_acc"]
 CENTER_ACCURACIES = ["top1_center", "mean_class_acc_center"]  # with multi-crop testing only
@@ -40,7 +44,10 @@ RUN_COLUMNS = ["target", "method", "bank", "seed", "iteration", *ACCURACIES, *AV
 REPORT_COLUMNS = ["target", "method", "bank", "iteration", "n_seeds",
                   *[f"{m}_{f}" for m in ACCURACIES for f in ("mean", "std")], *AVERAGED]
 PAIRED_COLUMNS = ["target", "method", "bank", "baseline", "baseline_bank", "iteration", "metric", "n_seeds",
-                  "diff_mean", "diff_std", "diffs", "wins"]
+                  "diff_mean", "diff_std", "diffs", "wins", "ci_low", "ci_high", "ci_method", "n_image_pairs",
+                  "p_mcnemar", "test", "boot_low", "boot_high", "boot_method", "verdict", "verdict_from"]
+COMPARED = (SELECTIVE, FUSION)  # the methods paired.csv compares with every other row (each bank)
+ANSWER_COLUMNS = ["method", "bank", "seed", "index", "label", "correct"]
 
 
 class Relatedness:
@@ -137,6 +144,41 @@ def build_runs(results: str, target: str, runs: list[str], seeds: list[int], ite
     return frame.reindex(columns=RUN_COLUMNS + [c for c in CENTER_ACCURACIES if c in frame])
 
 
+def last_answers(results: str, runs: list[str], seeds: list[int], iterations: int) -> pd.DataFrame:
+    """Right or wrong per test image of every run at the last iteration: method, bank, seed, index
+    (the test manifest's), label, correct (the image-level tests of ``paired_differences``).
+
+    Fusion's eval.csv sits beside its seeds' iterations (it is the last iteration's, averaged).
+    """
+    frames = []
+    for token in runs:
+        method, bank = split_token(token)
+        for seed in seeds:
+            folder = run_folder(results, token, seed, None if method == FUSION else iterations - 1)
+            frame = pd.read_csv(Path(folder) / "eval.csv", usecols=["index", "label", "prediction"])
+            frames.append(frame.assign(method=method, bank=bank, seed=seed,
+                                       correct=frame["label"] == frame["prediction"]))
+    return pd.concat(frames, ignore_index=True).reindex(columns=ANSWER_COLUMNS)
+
+
+def _answer_tables(answers: pd.DataFrame) -> tuple[dict, pd.Series]:
+    """{(method, bank): seed x test image table of right answers}, and the label of each test image."""
+    tables = {key: group.pivot(index="seed", columns="index", values="correct")
+              for key, group in answers.groupby(["method", "bank"], sort=False)}
+    return tables, answers.drop_duplicates("index").set_index("index")["label"].sort_index()
+
+
+def _right_answers(tables: dict, labels: pd.Series, key: tuple[str, str], seeds: pd.Index) -> np.ndarray | None:
+    """(n_seeds, n_images) bool: run ``key``'s right answers on every test image, ``seeds`` in order."""
+    if not tables:
+        return None
+    table = tables[key].reindex(index=seeds, columns=labels.index)
+    if table.isna().any().any():
+        raise ValueError(f"{key[0]} [{key[1]}]: its eval.csv files (seeds {list(seeds)}) do not answer every test "
+                         "image the other runs answer; rerun it")
+    return table.to_numpy(dtype=bool)
+
+
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over seeds per method, bank and iteration (the report)."""
     accuracies = ACCURACIES + [c for c in CENTER_ACCURACIES if c in runs]
@@ -147,22 +189,29 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index().reindex(columns=REPORT_COLUMNS + list(statistics)[4:])
 
 
-def paired_differences(runs: pd.DataFrame, metric: str = "mean_class_acc") -> pd.DataFrame:
-    """Selective (each bank) minus every other row, seed by seed, at the last iteration.
+def paired_differences(runs: pd.DataFrame, metric: str = "mean_class_acc",
+                       answers: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Selective and fusion (each bank) minus every other row, seed by seed, at the last iteration.
 
     Runs of one seed share the pretrained model and the seed of their pairs and crops, so the
-    per-seed difference cancels much of the run-to-run variation the two means carry.
+    per-seed difference cancels much of the run-to-run variation the two means carry. Each row
+    gets ``workflow.statistics.compare``'s interval over seeds and verdict; with ``answers``
+    (``last_answers``) also its tests over the test images of every seed, else those are NaN.
     """
     last = runs[runs["iteration"] == runs["iteration"].max()]
     scores = last.pivot_table(index="seed", columns=["method", "bank"], values=metric)
+    tables, labels = _answer_tables(answers) if answers is not None else ({}, None)
+    classes = labels.to_numpy() if labels is not None and metric == "mean_class_acc" else None
     rows = []
-    for method, bank in [c for c in scores.columns if c[0] == SELECTIVE]:
+    for method, bank in [c for main in COMPARED for c in scores.columns if c[0] == main]:
         for base_method, base_bank in scores.columns:
             if (base_method, base_bank) == (method, bank):
                 continue
             diffs = (scores[(method, bank)] - scores[(base_method, base_bank)]).dropna()
+            a, b = (_right_answers(tables, labels, k, diffs.index) for k in ((method, bank), (base_method, base_bank)))
             rows.append({"target": last["target"].iloc[0], "method": method, "bank": bank, "baseline": base_method,
                          "baseline_bank": base_bank, "iteration": int(last["iteration"].iloc[0]), "metric": metric,
-                         "n_seeds": len(diffs), "diff_mean": diffs.mean(), "diff_std": diffs.std(),
-                         "diffs": ";".join(f"{d:.4f}" for d in diffs), "wins": int((diffs > 0).sum())})
+                         "n_seeds": len(diffs), "diff_std": diffs.std(),
+                         "diffs": ";".join(f"{d:.4f}" for d in diffs), "wins": int((diffs > 0).sum()),
+                         **compare(diffs.to_numpy(), a, b, classes)})
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)

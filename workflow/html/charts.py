@@ -135,13 +135,18 @@ def line_chart(series: Sequence[dict], title: str, y_label: str, x_label: str = 
 
 
 def forest(mean: float, std: float, points: Sequence[float], lo: float, hi: float, color: str = "#4e79a7",
-           zero: bool = False, width: int = 150, height: int = 18) -> str:
-    """A one-row forest plot: the mean as a tick, +- std as a bar, each seed as a dot, on [lo, hi]."""
+           zero: bool = False, width: int = 150, height: int = 18,
+           interval: tuple[float, float] | None = None) -> str:
+    """A one-row forest plot: the mean as a tick, +- std as a bar, each seed as a dot, on [lo, hi].
+
+    With ``interval`` (low, high) a whisker with end caps takes the std bar's place; an end past
+    the axis is drawn to the edge without its cap.
+    """
     if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
         return ""
 
     def px(v):
-        return 4 + (float(v) - lo) / (hi - lo) * (width - 8)
+        return 4 + (min(max(float(v), lo), hi) - lo) / (hi - lo) * (width - 8)
 
     mid = height / 2
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
@@ -149,7 +154,13 @@ def forest(mean: float, std: float, points: Sequence[float], lo: float, hi: floa
     if zero and lo < 0 < hi:
         out.append(f'<line x1="{px(0):.1f}" x2="{px(0):.1f}" y1="1" y2="{height - 1}" stroke="#8a96a3" '
                    'stroke-dasharray="2 2"/>')
-    if np.isfinite(std) and std > 0 and np.isfinite(mean):
+    if interval is not None:
+        if all(np.isfinite(v) for v in interval):
+            out.append(f'<line x1="{px(interval[0]):.1f}" x2="{px(interval[1]):.1f}" y1="{mid}" y2="{mid}" '
+                       f'stroke="{color}" stroke-width="1.6"/>')
+            out += [f'<line x1="{px(v):.1f}" x2="{px(v):.1f}" y1="{mid - 4}" y2="{mid + 4}" stroke="{color}" '
+                    'stroke-width="1.6"/>' for v in interval if lo <= v <= hi]
+    elif np.isfinite(std) and std > 0 and np.isfinite(mean):
         out.append(f'<rect x="{px(mean - std):.1f}" y="{mid - 3}" width="{max(px(mean + std) - px(mean - std), 1):.1f}" '
                    f'height="6" rx="3" fill="{color}" fill-opacity="0.25"/>')
     for value in points:

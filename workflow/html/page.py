@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..methods import FUSION
 from .methods import MAIN_METHOD
 from .results import accuracy_charts, key_figures, paired_table, results_table
 from .text import esc
@@ -106,7 +107,7 @@ def build_page(target: str, report: pd.DataFrame, paired: pd.DataFrame | None, r
         results_table(report, runs),
         ('<p class="note"><b>One seed only:</b> no standard deviations, and differences of a point or two may be '
          "noise; run more seeds to rank close methods.</p>" if report["n_seeds"].max() < 2 else ""),
-        f'<h2 id="paired">Paired differences: {esc(MAIN_METHOD)} minus each baseline</h2>',
+        f'<h2 id="paired">Paired differences: {esc(MAIN_METHOD)} and {esc(FUSION)} minus every other method</h2>',
         paired_table(paired),
         '<h2 id="curves">Accuracy per iteration</h2>',
         accuracy_charts(report),

@@ -1,8 +1,9 @@
 """The accuracy sections of the page, in page order.
 
 Key figures (cards); the results table (last iteration of every method, mean +- std over
-seeds, a forest plot of the seeds); the paired differences of selective to every baseline;
-accuracy per iteration, one line per (method, bank).
+seeds, a forest plot of the seeds); the paired differences of selective and fusion to every
+other row, with the 95% interval and verdict of ``workflow.statistics``; accuracy per
+iteration, one line per (method, bank).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..statistics import BETTER, FROM_IMAGES, TIED, WORSE
 from .charts import forest, line_chart
 from .methods import (
     MAIN_METHOD,
@@ -47,15 +49,18 @@ def key_figures(report: pd.DataFrame, paired: pd.DataFrame | None) -> str:
                      f'{esc(r["method"] + bank)}, iteration {int(r["iteration"])}</div></div>')
     if paired is not None and len(paired):
         hit = normalize_bank(paired)
-        hit = hit[(hit["baseline"] == REFERENCE_METHOD) & (hit["metric"] == "mean_class_acc")]
+        hit = hit[(hit["method"] == MAIN_METHOD) & (hit["baseline"] == REFERENCE_METHOD)
+                  & (hit["metric"] == "mean_class_acc")]
         if len(main):  # the same selective (bank) as the first card
             hit = hit[hit["bank"] == main.iloc[0]["bank"]]
         if len(hit):
             r = hit.iloc[0]
+            verdict = "" if missing(r.get("verdict")) else f'; <b>{esc(r["verdict"])}</b>'
             cards.append(f'<div class="card"><div class="label">{esc(MAIN_METHOD)} − {esc(REFERENCE_METHOD)}</div>'
-                         f'<div class="value">{signed_pp(r["diff_mean"])}<small> pp</small></div>'
-                         f'<div class="sub">mean-class accuracy; wins {integer(r["wins"])} of {int(r["n_seeds"])} '
-                         f"seed(s)</div></div>")
+                         f'<div class="value">{signed_pp(r["diff_mean"])}<small> pp'
+                         f'{_interval_text(verdict_interval(r))}</small></div>'
+                         f'<div class="sub">mean-class accuracy, 95% interval{verdict}; wins {integer(r["wins"])} of '
+                         f'{int(r["n_seeds"])} seed(s)</div></div>')
     if len(main) and "n_source_images" in main:
         r = main.iloc[0]
         cards.append(f'<div class="card"><div class="label">borrowed by {esc(MAIN_METHOD)}</div><div class="value">'
@@ -141,23 +146,46 @@ def _diffs(text) -> list[float]:
     return [float(v) for v in str(text).split(";") if v.strip()]
 
 
+def verdict_interval(row: pd.Series) -> tuple[float, float]:
+    """The 95% interval a paired row's verdict reads: over test images when it says so, else over seeds."""
+    ends = ("boot_low", "boot_high") if row.get("verdict_from") == FROM_IMAGES else ("ci_low", "ci_high")
+    return tuple(np.nan if missing(row.get(e)) else float(row.get(e)) for e in ends)
+
+
+def _interval_text(interval: tuple[float, float]) -> str:
+    """``[+0.4, +6.6]`` in percentage points, or nothing without an interval."""
+    if not all(np.isfinite(interval)):
+        return ""
+    return f' <span class="sd">[{signed(100 * interval[0])}, {signed(100 * interval[1])}]</span>'
+
+
+def _verdict_cell(row: pd.Series) -> str:
+    verdict = "" if missing(row.get("verdict")) else str(row.get("verdict"))
+    cls = {BETTER: "pos", WORSE: "neg", TIED: "zero"}.get(verdict, "dim")
+    return f'<td class="l"><span class="{cls}" title="{esc(row.get("verdict_from", ""))}">{esc(verdict)}</span></td>'
+
+
 def paired_table(paired: pd.DataFrame) -> str:
-    """Selective minus each baseline, per metric: mean +- std over seeds, wins, and every seed."""
+    """Selective and fusion minus every other row, per metric: the mean difference with its 95% interval
+    (drawn as a whisker over the seeds' dots), wins and verdict; McNemar's p; every seed."""
     if paired is None or paired.empty:
         return '<p class="note">No paired differences (they need the selective method and a baseline).</p>'
     paired = normalize_bank(paired)
     metrics = [m for m in METRICS if m in set(paired["metric"])] + sorted(set(paired["metric"]) - set(METRICS))
     keys = list(dict.fromkeys(zip(paired["method"], paired["bank"], paired["baseline"], paired["baseline_bank"])))
     show_method = len({(k[0], k[1]) for k in keys}) > 1
-    all_values = [v for t in paired["diffs"] for v in _diffs(t)]
-    spread = [abs(m) + (0 if missing(s) else s) for m, s in zip(paired["diff_mean"], paired["diff_std"])]
-    bound = max([abs(v) for v in all_values] + spread + [0.005]) * 1.1
+    all_values = [v for t in paired["diffs"] for v in _diffs(t)] + [abs(v) for v in paired["diff_mean"]]
+    ends = [abs(v) for _, r in paired.iterrows() for v in verdict_interval(r) if np.isfinite(v)]
+    near = max([abs(v) for v in all_values] + [0.005])
+    bound = min(max([near, *ends]), 3 * near) * 1.1  # a wide interval runs off the edge rather than squash the dots
     head = ['<th class="l">method</th>'] if show_method else []
-    head.append('<th class="l">minus baseline</th>')
+    head.append('<th class="l">minus</th>')
     for metric in metrics:
         name = esc(METRICS.get(metric, metric))
-        head += [f"<th>Δ {name} (pp)</th>", '<th class="l">seeds</th>', "<th>wins</th>"]
-    head.append('<th class="l">per-seed Δ (pp)</th>')
+        head += [f'<th title="mean over seeds [95% interval]">Δ {name} (pp)</th>', '<th class="l">seeds</th>',
+                 "<th>wins</th>", '<th class="l">verdict</th>']
+    head += ['<th title="exact McNemar test on top-1 over every test image of every seed">p (McNemar)</th>',
+             '<th class="l">per-seed Δ (pp)</th>']
     rows = []
     for key in keys:
         chosen = paired[(paired["method"] == key[0]) & (paired["bank"] == key[1]) & (paired["baseline"] == key[2])
@@ -168,24 +196,30 @@ def paired_table(paired: pd.DataFrame) -> str:
         for metric in metrics:
             hit = chosen[chosen["metric"] == metric]
             if hit.empty:
-                cells += ["<td></td>"] * 3
+                cells += ["<td></td>"] * 4
                 continue
             r = hit.iloc[0]
             n = int(r["n_seeds"]) if not missing(r["n_seeds"]) else 0
-            std = "" if missing(r["diff_std"]) or n < 2 else f' <span class="sd">± {100 * r["diff_std"]:.1f}</span>'
+            interval = verdict_interval(r)
             diffs = _diffs(r["diffs"])
             color = "#1a7f37" if r["diff_mean"] > 0 else "#b3261e" if r["diff_mean"] < 0 else "#5f6b76"
-            cells += [f"<td>{signed_pp(r['diff_mean'])}{std}</td>",
-                      f'<td class="l">{forest(r["diff_mean"], r["diff_std"], diffs, -bound, bound, color, zero=True, width=120)}</td>',
-                      f"<td>{integer(r['wins'])}/{n}</td>"]
+            plot = forest(r["diff_mean"], np.nan, diffs, -bound, bound, color, zero=True, width=120, interval=interval)
+            cells += [f"<td>{signed_pp(r['diff_mean'])}{_interval_text(interval)}</td>", f'<td class="l">{plot}</td>',
+                      f"<td>{integer(r['wins'])}/{n}</td>", _verdict_cell(r)]
             if metric == metrics[0]:
                 per_seed = ", ".join(signed(100 * v) for v in diffs)
-        cells.append(f'<td class="l sd">{esc(per_seed)}</td>')
+        p = chosen.iloc[0].get("p_mcnemar")
+        cells += [f"<td>{'–' if missing(p) else f'{float(p):.2g}'}</td>", f'<td class="l sd">{esc(per_seed)}</td>']
         rows.append(f'<tr>{"".join(cells)}</tr>')
     iteration = ", ".join(str(int(i)) for i in sorted(set(paired["iteration"].dropna())))
     note = (f'<p class="note">Differences at iteration {esc(iteration)}, paired by seed (same seed, same data order); '
-            f"a win is a seed where {esc(MAIN_METHOD)} scores higher. The dashed line is zero; dots are seeds; "
-            f"per-seed Δ lists {esc(METRICS.get(metrics[0], metrics[0]))}.</p>")
+            "a win is a seed where the first method scores higher. In brackets, and drawn as a whisker over the "
+            "seeds' dots (dashed line: zero), the 95% interval the verdict reads: Student's t over the seeds "
+            "(n − 1 degrees of freedom) with two seeds or more, else a paired bootstrap over the test images. "
+            "<b>better</b> or <b>worse</b>: the interval excludes zero; <b>tied</b>: it holds zero, so the data "
+            "cannot tell the two apart. p (McNemar): exact McNemar test on top-1 over every test image of every "
+            "seed; it sees the test set's noise, not the seed-to-seed noise of training. "
+            f"Per-seed Δ lists {esc(METRICS.get(metrics[0], metrics[0]))}.</p>")
     return f'<table><thead><tr>{"".join(head)}</tr></thead><tbody>{"".join(rows)}</tbody></table>{note}'
 
 

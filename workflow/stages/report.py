@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..io import write_csv
 from ..leakage import read_exclusions
-from ..report import build_runs, paired_differences, summarize
+from ..report import build_runs, last_answers, paired_differences, summarize
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def report(results: str, target_name: str, runs: list[str], seeds: list[int], it
         source_manifest: the source pool's manifest
         out: report.csv: over seeds
         runs_out: runs.csv: per seed
-        paired_out: paired.csv: selective minus each baseline, per seed
+        paired_out: paired.csv: selective and fusion minus every other row, per metric, with intervals and tests
         relations: related-classes table of target and source (scores the retrieved images)
         leakage: leakage.csv of the leakage audit (the excluded_sources column)
         exclude_splits: the target splits whose source duplicates no method borrowed
@@ -37,7 +37,9 @@ def report(results: str, target_name: str, runs: list[str], seeds: list[int], it
     per_seed = build_runs(results, target_name, runs, seeds, iterations, target_manifest, source_manifest, relations,
                           excluded)
     summary = summarize(per_seed)
-    paired = paired_differences(per_seed)
+    answers = last_answers(results, runs, seeds, iterations)
+    paired = pd.concat([paired_differences(per_seed, metric, answers) for metric in ("mean_class_acc", "top1")],
+                       ignore_index=True)
     write_csv(per_seed, runs_out)
     write_csv(paired, paired_out)
     write_csv(summary, out)
@@ -49,4 +51,9 @@ def report(results: str, target_name: str, runs: list[str], seeds: list[int], it
                   f"{pairs.loc[pairs['split'] == 'train', 'target_index'].nunique()} train images have duplicates in "
                   f"the source pool; {excluded} source images kept out of every borrowing method ({leakage})")
         if len(paired):
-            print(paired.drop(columns=["target", "metric"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            shown = ["method", "bank", "baseline", "baseline_bank", "metric", "n_seeds", "diff_mean", "ci_low",
+                     "ci_high", "p_mcnemar", "boot_low", "boot_high", "verdict"]
+            print(paired[shown].to_string(index=False, float_format=lambda v: f"{v:.4f}",
+                                          formatters={"p_mcnemar": lambda v: f"{v:.2g}"}))
+            for column in ("ci_method", "test", "boot_method", "verdict_from"):  # how the 95% figures were made
+                print(f"{column}: {'; '.join(paired[column].unique())}")
