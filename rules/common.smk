@@ -741,4 +741,4 @@ def get_html_args(wildcards, input):
 
 
 def get_final_outputs():
-    return [f"results/{t}/report.{kind}" for t in TARGETS for kind in ("csv", "html")]
+    return [f"results/{t}/{name}" for t in TARGETS for name in ("report.csv", "report.html", "table.md", "table.tex")]

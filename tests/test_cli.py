@@ -108,6 +108,7 @@ def test_every_planned_command_is_a_valid_call_of_its_stage(tmp_path):
     config["sources"]["places"] = {"kind": "places", "root": "download", "list": "download/train.txt"}
     write_config(tmp_path, config)
     plan = snakemake(tmp_path, "-n", "-p", "--forceall", "--", "results/demo/report.html", "results/caltech/report.html",
+                     "results/demo/table.tex",
                      "results/dogs/manifest/train.csv", "results/indoor/manifest/train.csv",
                      "results/source/places/manifest.csv", "results/weights/resnet18-imagenet.json").stdout
     commands = [line.split("python -m workflow ", 1)[1] for line in plan.splitlines() if "python -m workflow " in line]

@@ -47,6 +47,22 @@ METHODS: dict[str, Method] = {
 }
 # every name the config's `methods` may list
 NAMES = (*METHODS, FUSION)
+# the rows' names in a paper's table (workflow/tables.py): Ge & Yu's for theirs, Wan et al.'s for DTNH's
+PAPER_NAMES = {
+    FINETUNE: "Fine-tuning w/o source domain",
+    "scratch": "Training from scratch (target only)",
+    "joint-all": "Joint fine-tuning with all source images",
+    "joint-random": "Joint fine-tuning with random source images",
+    "selective-noiter": "Selective joint FT w/o iterative NN retrieval",
+    SELECTIVE: "Selective joint FT",
+    "selective-scratch": "Selective joint training from scratch",
+    FUSION: "Selective joint FT with model fusion",
+    "selective-dtnh": "Selective joint FT with DTNH",
+    "l2sp": "L2-SP",
+    "dtnh-l2sp": "DTNH (L2-SP)",
+    "knowdist": "Feature-map distillation",
+    "dtnh-knowdist": "DTNH (feature-map distillation)",
+}
 # Runs of methods that use a filter bank live under it: results/<target>/bank-<bank>/<method>/...
 # These run once per bank of bank.names, the other kNN methods (the ablations) with the main
 # (first) bank only.

@@ -20,7 +20,7 @@ STAGES = {
     "knn": "retrieval", "neighbours": "retrieval",
     "fetch-weights": "weights",
     "pretrain": "training", "train": "training", "fusion": "training",
-    "report": "report", "report-html": "html",
+    "report": "report", "paper-table": "report", "report-html": "html",
 }
 
 

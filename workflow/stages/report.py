@@ -6,9 +6,11 @@ import logging
 
 import pandas as pd
 
-from ..io import write_csv
+from ..datasets import read_manifest
+from ..io import atomic_path, write_csv
 from ..leakage import read_exclusions
 from ..report import build_runs, last_answers, paired_differences, summarize
+from ..tables import caption, latex, markdown, table_rows
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +59,29 @@ def report(results: str, target_name: str, runs: list[str], seeds: list[int], it
                                           formatters={"p_mcnemar": lambda v: f"{v:.2g}"}))
             for column in ("ci_method", "test", "boot_method", "verdict_from"):  # how the 95% figures were made
                 print(f"{column}: {'; '.join(paired[column].unique())}")
+
+
+def paper_table(report: str, runs: str, paired: str, test_manifest: str, target_name: str, main_bank: str,
+                out_md: str, out_tex: str) -> None:
+    """The target's table for a paper: table.md and table.tex (booktabs), from report.csv and paired.csv
+    (``workflow.tables``).
+
+    Args:
+        report: report.csv (over seeds)
+        runs: runs.csv (per seed: the caption's seeds)
+        paired: paired.csv (selective minus every other row, with intervals and verdicts)
+        test_manifest: the target's test manifest (its size goes in the caption)
+        target_name: the target's name (the caption, the LaTeX label)
+        main_bank: the filter bank of the selective run the rows are compared with (the first of bank.names)
+        out_md: table.md
+        out_tex: table.tex
+    """
+    summary, pairs = pd.read_csv(report, keep_default_na=False, na_values=[""]), pd.read_csv(paired)
+    seeds = sorted(int(seed) for seed in pd.read_csv(runs)["seed"].unique())
+    rows = table_rows(summary, pairs, main_bank)
+    text = caption(target_name, seeds, len(read_manifest(test_manifest)), pairs, main_bank)
+    with atomic_path(out_md) as tmp:
+        tmp.write_text(markdown(rows, text))
+    with atomic_path(out_tex) as tmp:
+        tmp.write_text(latex(rows, text, f"tab:sjft-{target_name}"))
+    log.info("%s and %s: %d rows", out_md, out_tex, len(rows))
