@@ -694,7 +694,7 @@ def html_class_tables(target):
 
 def get_html_inputs(wildcards):
     """The report tables, manifests, every bank's kNN index, selective's neighbour tables (main
-    bank, first seed, every iteration) and the class-name tables."""
+    bank, first seed, every iteration), every trained run's curves and the class-name tables."""
     t = wildcards.target
     inputs = {
         "report": f"results/{t}/report.csv",
@@ -711,6 +711,16 @@ def get_html_inputs(wildcards):
         inputs["neighbours"] = [
             f"{run_dir(t, SELECTIVE, seed, m, bank=BANKS[0])}/neighbours.csv" for m in range(ITERATIONS)
         ]
+    # the training curves: every trained run's epochs.csv, and the pretraining's when the run had one
+    inputs["epochs"] = [
+        f"{run_folder(f'results/{t}', token, seed, m)}/epochs.csv"
+        for token in report_runs()
+        if parse_run(token)[0] != FUSION
+        for seed in config["seeds"]
+        for m in range(ITERATIONS)
+    ]
+    if config["model"]["init"] == "pretrain":
+        inputs["pretrain_epochs"] = f"results/source/{source_of(t)}/pretrain/epochs.csv"
     inputs.update(html_class_tables(t))
     return inputs
 
@@ -732,9 +742,10 @@ def get_html_settings(wildcards):
 
 def get_html_args(wildcards, input):
     args = ""
-    if "neighbours" in input.keys():
-        args += f" --neighbours {' '.join(shlex.quote(path) for path in input.neighbours)}"
-    for key in ("target_classes", "source_classes", "leakage", "leakage_summary"):
+    for key in ("neighbours", "epochs"):
+        if key in input.keys() and input[key]:
+            args += f" --{key} {' '.join(shlex.quote(path) for path in input[key])}"
+    for key in ("target_classes", "source_classes", "leakage", "leakage_summary", "pretrain_epochs"):
         if key in input.keys():
             args += f" --{key.replace('_', '-')} {shlex.quote(input[key])}"
     return args

@@ -37,3 +37,14 @@ def test_snakemake_report_holds_the_tables_and_their_captions(demo_run, tmp_path
         assert any(name.endswith(f"/{table}") for name in names), (table, names)
     assert "Selective joint fine-tuning" in text  # the workflow's description
     assert "paired difference" in text  # a caption
+
+
+def test_the_page_job_reads_every_training_jobs_curves(demo_run):
+    """Its inputs are the files it draws: a changed epochs.csv reruns the page."""
+    config = default_config()
+    plan = snakemake(demo_run, "-n", "-p", "--", "results/demo/report.html").stdout
+    command = next(line for line in plan.splitlines() if "python -m workflow report-html" in line)
+    drawn = command.split("--epochs ")[1].split(" --")[0].split()
+    trained = len(config["methods"]) - 1 + len(config["bank"]["names"]) - 1  # fusion trains nothing; selective per bank
+    assert len(drawn) == trained * len(config["seeds"]) * config["selection"]["iterations"]
+    assert all(path.endswith("/epochs.csv") for path in drawn)

@@ -13,11 +13,13 @@ from PIL import Image
 
 from workflow.cli import main
 from workflow.html.charts import nice_ticks
+from workflow.html.curves import curves_section, join_iterations, read_epochs
 from workflow.html.mining import k_summary
 from workflow.html.results import paired_table
 from workflow.html.neighbours import read_class_names, thumbnail_uri
 from workflow.html.text import esc, pct_pm, short_name, signed
 from workflow.io import write_h5
+from workflow.joint import EPOCH_COLUMNS
 from workflow.stages.html import report_html
 
 TARGET_CLASSES = {"n001": "spider <b>&co, arachnid", "n002": "beetle", "n003": "snail"}
@@ -136,9 +138,11 @@ def test_cli_writes_a_self_contained_page(inputs):
                  "--runs", inputs["runs"], "--target-manifest", inputs["target_manifest"],
                  "--source-manifest", inputs["source_manifest"], "--banks", *inputs["banks"],
                  "--knn", *inputs["knn"], "--neighbours", *inputs["neighbours"],
-                 "--target-classes", inputs["target_classes"], "--max-classes", "2", "--out", str(out)])
+                 "--target-classes", inputs["target_classes"], "--max-classes", "2",
+                 "--epochs", *_epoch_files(inputs["dir"] / "results" / "bugs"), "--out", str(out)])
     assert code == 0
     html = out.read_text(encoding="utf-8")
+    assert '<h2 id="training">Training curves</h2>' in html
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
     assert "<style>" in html
     # nothing to fetch: no scripts, no stylesheets, every image inline
@@ -323,3 +327,114 @@ def test_the_leakage_section_shows_pairs_test_first_and_what_was_kept_out(inputs
     assert "No source image duplicates a target image" in quiet and "Warning" not in quiet
     assert "Nothing was kept out" in quiet
     assert 'id="leakage"' not in _page(inputs)  # no audit given: no section
+
+
+def _epoch_files(root, tokens=("finetune", "bank-gabor/selective"), seeds=(0, 1), iterations=2, epochs=3, warmup=2,
+                 numbering_on=False):
+    """Made-up epochs.csv of runs below ``root``: ``warmup`` warm-up epochs before iteration 0, ``epochs`` per
+    iteration numbered from 1 in each (or on over the run), the target loss 1 / (run epoch) + seed / 10, a
+    source head for the banked (joint) runs."""
+    paths = []
+    for token in tokens:
+        joint = token.startswith("bank-")
+        for seed in seeds:
+            for m in range(iterations):
+                rows = [{"phase": "warmup", "epoch": e, "target_loss": 3.0 + seed / 10, "target_acc": 0.1}
+                        for e in range(1, warmup + 1)] if m == 0 else []
+                for e in range(1, epochs + 1):
+                    run_epoch = m * epochs + e
+                    rows.append({"phase": "train", "epoch": run_epoch if numbering_on else e,
+                                 "target_loss": 1 / run_epoch + seed / 10, "target_acc": 0.5 + run_epoch / 20})
+                frame = pd.DataFrame(rows).reindex(columns=EPOCH_COLUMNS)
+                frame["step"], frame["lr"], frame["images_per_s"] = frame["epoch"] * 2, 0.01, 100.0
+                frame["loss"] = frame["target_loss"]
+                if joint:
+                    frame["source_loss"], frame["source_acc"] = 2.0 - seed / 10, 0.3
+                folder = root / token / f"seed-{seed}" / f"iter-{m}"
+                folder.mkdir(parents=True)
+                frame.to_csv(folder / "epochs.csv", index=False)
+                paths.append(str(folder / "epochs.csv"))
+    return paths
+
+
+def test_read_epochs_takes_method_bank_seed_and_iteration_from_the_path(tmp_path):
+    paths = _epoch_files(tmp_path / "results" / "bugs")
+    epochs = read_epochs(paths)
+    assert list(epochs.columns) == ["method", "bank", "seed", "iteration", *EPOCH_COLUMNS]
+    runs = epochs.drop_duplicates(["method", "bank", "seed", "iteration"])
+    assert list(zip(runs["method"], runs["bank"], runs["seed"], runs["iteration"])) == [
+        ("finetune", "", 0, 0), ("finetune", "", 0, 1), ("finetune", "", 1, 0), ("finetune", "", 1, 1),
+        ("selective", "gabor", 0, 0), ("selective", "gabor", 0, 1), ("selective", "gabor", 1, 0),
+        ("selective", "gabor", 1, 1)]
+    assert len(epochs) == 2 * 2 * (2 + 2 * 3)  # methods x seeds x (warm-up + iterations x epochs)
+    assert epochs.loc[epochs["method"] == "finetune", "source_loss"].isna().all()
+    assert read_epochs([]).empty
+    with pytest.raises(ValueError, match="not a run folder"):
+        read_epochs([str(tmp_path / "results" / "bugs" / "finetune" / "seed-0" / "epochs.csv")])
+    bad = tmp_path / "results" / "bugs" / "l2sp" / "seed-0" / "iter-0"
+    bad.mkdir(parents=True)
+    pd.DataFrame({"epoch": [1], "loss": [0.5]}).to_csv(bad / "epochs.csv", index=False)
+    with pytest.raises(ValueError, match="no column phase"):
+        read_epochs([str(bad / "epochs.csv")])
+
+
+@pytest.mark.parametrize("numbering_on", [False, True])
+def test_iterations_join_into_one_run_after_the_warm_up(tmp_path, numbering_on):
+    """Iteration 1 follows iteration 0 whether its epochs start again at 1 or number on; the warm-up ends at 0."""
+    epochs = read_epochs(_epoch_files(tmp_path, tokens=("finetune",), numbering_on=numbering_on))
+    joined = join_iterations(epochs[epochs["seed"] == 0])
+    assert joined["x"].tolist() == [-1, 0, 1, 2, 3, 4, 5, 6]
+    assert joined["iteration"].tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
+
+
+def _section(html):
+    return html.split('id="training"')[1].split('id="k"')[0]
+
+
+def test_the_training_curves_join_iterations_and_draw_the_spread_of_seeds(inputs):
+    paths = _epoch_files(inputs["dir"] / "results" / "bugs")
+    pretrain = inputs["dir"] / "pretrain-epochs.csv"
+    pd.DataFrame([{"phase": "train", "epoch": e, "loss": 2 / e, "source_loss": 2 / e, "source_acc": e / 5}
+                  for e in range(1, 5)]).reindex(columns=EPOCH_COLUMNS).to_csv(pretrain, index=False)
+    html = _page(inputs, epochs=paths, pretrain_epochs=str(pretrain))
+    assert '<a href="#training">Training curves</a>' in html
+    section = _section(html)
+    grids = section.split("<h3>")[1:]
+    assert [g.split("</h3>")[0] for g in grids] == ["Target loss", "Target accuracy on the training images (%)",
+                                                     "Source loss (methods that borrow source images)",
+                                                     "Pretraining on the source pool"]
+    # a panel per method with target heads, selective alone with a source head, and the pretraining's two
+    assert [g.count("<svg") for g in grids] == [2, 2, 1, 2]
+    target_loss = grids[0]
+    # the report's order, and its names: it has two banks of selective
+    assert target_loss.index(">finetune</text>") < target_loss.index(">selective [gabor]</text>")
+    # the tooltips at the ends of the iterations: iteration 1 ends at the run's epoch 6, after iteration 0's 3,
+    # the mean over seeds (1 / epoch + 0.05) between the seeds' min and max
+    tips = re.findall(r"<circle cx=\"([\d.]+)\"[^>]*><title>selective \[gabor\], ([^<]+)</title>", target_loss)
+    assert [t for _, t in tips] == [
+        "warm-up, epoch 0: 3.050 (min 3.000, max 3.100 over 2 seeds)",
+        "iteration 0, epoch 3: 0.383 (min 0.333, max 0.433 over 2 seeds)",
+        "iteration 1, epoch 6: 0.217 (min 0.167, max 0.267 over 2 seeds)"]
+    xs = [float(x) for x, _ in tips]
+    assert xs[0] < xs[1] < xs[2]
+    panel = target_loss.split("<svg")[2]  # selective's
+    assert panel.count("<polygon") == 2  # the min-max bands: warm-up and training
+    assert 'fill="#eef1f4"' in panel and 'stroke-dasharray="4 3"' in panel  # the warm-up: grey band, dashed line
+    assert panel.count('stroke-dasharray="3 3"') == 1  # the boundary between its two iterations
+    assert ">it. 0</text>" in panel and ">it. 1</text>" in panel
+    finetune = target_loss.split("<svg")[1]
+    assert 'stroke-dasharray="1.5 2"' in panel and 'stroke-dasharray="1.5 2"' not in finetune  # it, for reference
+    assert "lowest to the highest seed" in section and "the warm-up" in section
+
+
+def test_no_epochs_no_training_curves(inputs):
+    html = _page(inputs)
+    assert 'id="training"' not in html and "#training" not in html
+
+
+def test_one_seed_draws_no_band(tmp_path):
+    epochs = read_epochs(_epoch_files(tmp_path, tokens=("finetune",), seeds=(3,), warmup=0))
+    section = curves_section(epochs)
+    assert section.count("<svg") == 2 and "<polygon" not in section and "<polyline" in section
+    assert "one seed, so no band" in section and "warm-up" not in section
+    assert curves_section(read_epochs([])) == ""

@@ -1,8 +1,9 @@
 """SVG charts written by hand, no plotting library: data in, SVG text out.
 
-Line charts with std bands or error bars (``line_chart``), one-row forest plots of seeds
-(``forest``), box plots (``box_chart``), small histograms (``histogram``) and horizontal bars
-(``hbar_chart``); ``nice_ticks`` picks round axis ticks for all of them.
+Line charts with std bands or error bars (``line_chart``), small line charts on common axes for a
+grid of them (``small_chart``), one-row forest plots of seeds (``forest``), box plots
+(``box_chart``), small histograms (``histogram``) and horizontal bars (``hbar_chart``);
+``nice_ticks`` picks round axis ticks for all of them.
 """
 
 from __future__ import annotations
@@ -129,6 +130,66 @@ def line_chart(series: Sequence[dict], title: str, y_label: str, x_label: str = 
             else:
                 out.append(f'<circle cx="{px(a + shift):.1f}" cy="{py(b):.1f}" r="{4 if main else 3}" fill="{color}" '
                            f'stroke="#fff" stroke-width="1"><title>{esc(tip)}</title></circle>')
+        out.append("</g>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+def small_chart(series: Sequence[dict], title: str, x_range: tuple[float, float], y_ticks: Sequence[float],
+                x_ticks: Sequence[float] = (), shades: Sequence[tuple[float, float]] = (), marks: Sequence[float] = (),
+                notes: Sequence[tuple[float, str]] = (), title_color: str = "#1d2329", width: int = 280,
+                height: int = 150) -> str:
+    """A small line chart, one of a grid on common axes (``x_range``, ``y_ticks``), so that the grid compares.
+
+    Each series: name, x, y, optional low and high (a band between them), color, width, dashed
+    (an SVG dash array), opacity, and tips (a tooltip circle at every point whose tip is not None). ``shades``: grey
+    bands (x0, x1); ``marks``: dashed vertical lines; ``notes``: (x, text) in the strip under the title.
+    """
+    left, right, top, bottom = 36, 8, 30, 18
+    (x0, x1), y0, y1 = x_range, float(y_ticks[0]), float(y_ticks[-1])
+
+    def px(x):
+        return left + (float(x) - x0) / (x1 - x0) * (width - left - right)
+
+    def py(y):
+        return top + (y1 - float(y)) / (y1 - y0) * (height - top - bottom)
+
+    out = [_svg_open(title, width, height, 9), f"<title>{esc(title)}</title>",
+           f'<text x="{left}" y="12" font-size="11.5" font-weight="600" fill="{title_color}">{esc(title)}</text>']
+    out += [f'<rect x="{px(a):.1f}" y="{top}" width="{px(b) - px(a):.1f}" height="{height - top - bottom}" '
+            'fill="#eef1f4"/>' for a, b in shades]
+    for tick in y_ticks:
+        out.append(f'<line x1="{left}" x2="{width - right}" y1="{py(tick):.1f}" y2="{py(tick):.1f}" stroke="#e8ecef"/>')
+        out.append(f'<text x="{left - 4}" y="{py(tick) + 3:.1f}" text-anchor="end" fill="#5f6b76">'
+                   f"{_tick_label(tick)}</text>")
+    axis = height - bottom
+    out.append(f'<line x1="{left}" x2="{width - right}" y1="{axis}" y2="{axis}" stroke="#8a96a3"/>')
+    out += [f'<text x="{px(tick):.1f}" y="{height - 5}" text-anchor="middle" fill="#5f6b76">{_tick_label(tick)}</text>'
+            for tick in x_ticks]
+    out += [f'<line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{top - 8}" y2="{height - bottom}" stroke="#8a96a3" '
+            'stroke-dasharray="3 3"/>' for x in marks]
+    out += [f'<text x="{px(x) + 3:.1f}" y="{top - 3}" fill="#5f6b76">{esc(text)}</text>' for x, text in notes]
+    for s in series:
+        x, y = np.asarray(s["x"], dtype=float), np.asarray(s["y"], dtype=float)
+        color, opacity = s.get("color", "#333"), s.get("opacity", 1)
+        out.append(f'<g><title>{esc(s["name"])}</title>')
+        if "low" in s:
+            low, high = np.asarray(s["low"], dtype=float), np.asarray(s["high"], dtype=float)
+            ok = np.isfinite(low) & np.isfinite(high)
+            if ok.sum() > 1:
+                upper = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x[ok], high[ok]))
+                lower = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x[ok][::-1], low[ok][::-1]))
+                out.append(f'<polygon points="{upper} {lower}" fill="{color}" fill-opacity="0.2" stroke="none"/>')
+        ok = np.isfinite(y)
+        if ok.sum() > 1:
+            dash = f' stroke-dasharray="{s["dashed"]}"' if s.get("dashed") else ""
+            points = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x[ok], y[ok]))
+            out.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="{s.get("width", 1.6)}" '
+                       f'stroke-opacity="{opacity}" stroke-linejoin="round"{dash}/>')
+        for a, b, tip in zip(x, y, s.get("tips", [None] * len(x))):
+            if tip is not None and np.isfinite(b):
+                out.append(f'<circle cx="{px(a):.1f}" cy="{py(b):.1f}" r="2.6" fill="{color}" stroke="#fff" '
+                           f'stroke-width="0.8"><title>{esc(tip)}</title></circle>')
         out.append("</g>")
     out.append("</svg>")
     return "".join(out)

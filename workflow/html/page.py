@@ -56,6 +56,8 @@ td .sd, td .pm { color: var(--muted); font-size: 12px; }
 .legend span.sw { display: inline-block; width: 18px; height: 3px; vertical-align: middle; margin-right: 5px;
   border-radius: 2px; }
 .legend .main { font-weight: 650; }
+.smalls { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 6px 16px; }
+.smalls svg { width: 100%; height: auto; display: block; }
 .hists { display: flex; flex-wrap: wrap; gap: 10px; }
 .hists svg { width: 200px; height: auto; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(630px, 1fr)); gap: 0 20px; }
@@ -83,13 +85,15 @@ code { font-size: 12px; background: var(--soft); padding: 0 4px; border-radius: 
 
 
 def build_page(target: str, report: pd.DataFrame, paired: pd.DataFrame | None, runs: pd.DataFrame | None,
-               grids: dict[str, str], k_html: str, facts: dict[str, str] | None = None, leakage_html: str = "") -> str:
+               grids: dict[str, str], k_html: str, facts: dict[str, str] | None = None, leakage_html: str = "",
+               curves_html: str = "") -> str:
     """The whole page from its parts (``grids``: neighbour grid HTML per bank; ``leakage_html``: the
-    leakage audit's section, none without one)."""
+    leakage audit's section, ``curves_html`` the training curves', none without them)."""
     facts = facts or {}
     meta = "".join(f"<li>{esc(k)} <b>{esc(v)}</b></li>" for k, v in facts.items())
-    sections = [("results", "Results"), ("paired", "Paired differences"), ("curves", "Accuracy per iteration"),
-                ("k", "Hard-sample mining: K per iteration")]
+    sections = [("results", "Results"), ("paired", "Paired differences"), ("curves", "Accuracy per iteration")]
+    sections += [("training", "Training curves")] if curves_html else []
+    sections += [("k", "Hard-sample mining: K per iteration")]
     sections += [(f"neighbours-{i}", f"Retrieved neighbours, {bank} bank") for i, bank in enumerate(grids)]
     sections += [("leakage", "Leakage audit")] if leakage_html else []
     nav = "".join(f'<a href="#{sid}">{esc(title)}</a>' for sid, title in sections)
@@ -111,6 +115,7 @@ def build_page(target: str, report: pd.DataFrame, paired: pd.DataFrame | None, r
         paired_table(paired),
         '<h2 id="curves">Accuracy per iteration</h2>',
         accuracy_charts(report),
+        f'<h2 id="training">Training curves</h2>{curves_html}' if curves_html else "",
         '<h2 id="k">Hard-sample mining: K per iteration</h2>',
         k_html,
     ]
@@ -119,8 +124,8 @@ def build_page(target: str, report: pd.DataFrame, paired: pd.DataFrame | None, r
     if leakage_html:
         body.append(f'<h2 id="leakage">Leakage audit: source images that duplicate target images</h2>{leakage_html}')
     body.append('<footer>Made by <code>python -m workflow report-html</code> from report.csv, paired.csv, runs.csv, '
-                "the manifests, the kNN indexes, selective's neighbour tables and the leakage audit. Self-contained: no scripts, no "
-                "network.</footer>")
+                "the runs' epochs.csv, the manifests, the kNN indexes, selective's neighbour tables and the leakage "
+                "audit. Self-contained: no scripts, no network.</footer>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>SJFT report: {esc(target)}</title><style>{CSS}</style></head>"

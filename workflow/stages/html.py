@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..datasets import read_manifest
+from ..html.curves import curves_section, read_epochs
 from ..html.leakage import leakage_section
 from ..html.mining import k_section
 from ..html.neighbours import neighbour_grid, read_class_names, thumbnail_uri
@@ -36,7 +37,8 @@ def report_html(out: str, target_name: str, report: str, target_manifest: str, s
                 knn: list[str], banks: list[str], paired: str | None = None, runs: str | None = None,
                 neighbours: list[str] = (), target_classes: str | None = None,
                 source_classes: str | None = None, leakage: str | None = None, leakage_summary: str | None = None,
-                exclude_splits: list[str] = (), pretraining_pool: bool = False, max_classes: int = 24,
+                exclude_splits: list[str] = (), pretraining_pool: bool = False, epochs: list[str] = (),
+                pretrain_epochs: str | None = None, max_classes: int = 24,
                 per_class: int = 1, top: int = 8, thumb_size: int = 64) -> None:
     """The report page of one target, self-contained (``workflow.html``).
 
@@ -60,6 +62,10 @@ def report_html(out: str, target_name: str, report: str, target_manifest: str, s
         leakage_summary: the audit's counts per split
         exclude_splits: the target splits whose source duplicates no method borrowed
         pretraining_pool: the backbone was pretrained on this source pool (a warning when test images are duplicated)
+        epochs: the epochs.csv of the training runs, every method, seed and iteration
+            (<results>/<run token>/seed-<s>/iter-<m>/epochs.csv): the training curves
+        pretrain_epochs: the pretraining's epochs.csv (results/source/<source>/pretrain/epochs.csv), shown with
+            the runs' curves
         max_classes: target classes shown in the neighbour grids
         per_class: training images shown per class
         top: source neighbours shown per training image
@@ -107,7 +113,8 @@ def report_html(out: str, target_name: str, report: str, target_manifest: str, s
         excluded = len(excluded_sources(pairs, exclude_splits))
         leakage_html = leakage_section(pd.read_csv(leakage_summary), pairs, thumbnail, excluded, list(exclude_splits),
                                        pretraining_pool)
-    html = build_page(target_name, table, _read_table(paired), seeds, grids, k_html, facts, leakage_html)
+    curves_html = curves_section(read_epochs(epochs), table, _read_table(pretrain_epochs)) if epochs else ""
+    html = build_page(target_name, table, _read_table(paired), seeds, grids, k_html, facts, leakage_html, curves_html)
     with atomic_path(out) as tmp:
         tmp.write_text(html, encoding="utf-8")
         tmp.chmod(0o644)  # a page to share: readable by others, unlike mkstemp's 0600
