@@ -653,9 +653,12 @@ def get_report_inputs(wildcards):
             if parse_run(token)[0] == FUSION:
                 inputs["runs"].append(f"{run_folder(f'results/{t}', token, seed)}/eval.csv")
                 continue
+            listed = method_spec(parse_run(token)[0]).borrows in ("knn", "random")  # the report counts their pairs
             for m in range(ITERATIONS):
                 run = run_folder(f"results/{t}", token, seed, m)
-                inputs["runs"] += [f"{run}/eval.csv", f"{run}/train.json"]
+                inputs["runs"] += [f"{run}/eval.csv", f"{run}/train.json"] + (
+                    [f"{run}/neighbours.csv"] if listed else []
+                )
     if get_relations(t):
         inputs["relations"] = get_relations(t)
     return inputs

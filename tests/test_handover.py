@@ -48,3 +48,14 @@ def test_the_page_job_reads_every_training_jobs_curves(demo_run):
     trained = len(config["methods"]) - 1 + len(config["bank"]["names"]) - 1  # fusion trains nothing; selective per bank
     assert len(drawn) == trained * len(config["seeds"]) * config["selection"]["iterations"]
     assert all(path.endswith("/epochs.csv") for path in drawn)
+
+
+def test_the_report_job_declares_the_neighbour_lists_it_counts(demo_run):
+    """n_pairs, mean_k and retrieval_precision come from the neighbour lists: inputs, so that a changed list reruns it."""
+    plan = snakemake(demo_run, "-n", "--forcerun", "report", "--", "results/demo/report.csv").stdout
+    block = plan.split("rule report:")[1]
+    inputs = block.split("input: ")[1].split("\n")[0].split(", ")
+    listed = {path for path in inputs if path.endswith("/neighbours.csv")}
+    assert "results/demo/joint-random/seed-0/iter-2/neighbours.csv" in listed
+    assert "results/demo/bank-gabor/selective/seed-0/iter-0/neighbours.csv" in listed
+    assert not any("/finetune/" in path or "/fusion/" in path for path in listed)
