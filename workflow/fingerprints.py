@@ -11,6 +11,9 @@ An image's fingerprint is a 64-bit perceptual hash and a content digest:
   mirror negates the DCT's odd horizontal frequencies), so a flipped copy is caught by one
   more search instead of a second decode.
 - ``digest``: the first 8 bytes of the file's BLAKE2b, equal for byte-identical copies.
+- ``flat``: whether the image has no structure for the hash to describe (its 32 x 32 grayscale
+  grid varies by less than ``FLAT_STD`` gray levels): the bits of its hash are rounding noise,
+  near those of any other flat image by chance, so the audit pairs flat images by their digest only.
 
 Kept free of torch: the audit runs before any network is built.
 """
@@ -33,6 +36,9 @@ from .datasets import decode_image
 GRID = 32  # the hash's image side: imagehash's hash_size 8 x highfreq_factor 4
 SIDE = 8  # the hash's frequencies per axis: 8 x 8 = 64 bits
 DRAFT_SIZE = 2 * GRID  # JPEGs are decoded by DCT scaling to at least this (twice the grid: Lanczos still averages)
+# standard deviation (gray levels) of the grid below which an image is flat; the least of the
+# 28,440 tiny-transfer photographs is 4.8 (BENCHMARKS.md, "Leakage audit")
+FLAT_STD = 2.0
 
 
 @cache
@@ -73,25 +79,33 @@ def phash(image: Image.Image) -> int:
 
 @dataclass(frozen=True)
 class Fingerprints:
-    """The fingerprints of a list of images, each array (n,) uint64 in the list's order."""
+    """The fingerprints of a list of images, each array (n,) in the list's order: uint64 hashes, and
+    ``flat`` (bool; None: no image is flat)."""
 
     phash: np.ndarray
     phash_flip: np.ndarray
     digest: np.ndarray
+    flat: np.ndarray | None = None
+
+    def structured(self) -> np.ndarray:
+        """(n,) bool: the images whose perceptual hash describes something (not ``flat``)."""
+        return np.ones(len(self.phash), bool) if self.flat is None else ~np.asarray(self.flat, bool)
 
 
-def file_fingerprint(path: str, draft: bool = True) -> tuple[int, int, int]:
-    """(phash, phash_flip, digest) of an image file, read once; with ``draft`` a large JPEG is
+def file_fingerprint(path: str, draft: bool = True) -> tuple[int, int, int, int]:
+    """(phash, phash_flip, digest, flat) of an image file, read once; with ``draft`` a large JPEG is
     decoded at 1/2, 1/4 or 1/8 of its size, never below DRAFT_SIZE (``datasets.decode_image``)."""
     with open(path, "rb") as handle:
         data = handle.read()
     digest = int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
     image = decode_image(path, DRAFT_SIZE if draft else None, data=io.BytesIO(data))
-    coefficients = low_frequencies(hash_grid(image))
-    return int(hash_bits(coefficients)), int(hash_bits(mirrored(coefficients))), digest
+    grid = hash_grid(image)
+    coefficients = low_frequencies(grid)
+    flat = int(grid.astype(np.float64).std() < FLAT_STD)
+    return int(hash_bits(coefficients)), int(hash_bits(mirrored(coefficients))), digest, flat
 
 
-def _draft_fingerprint(path: str) -> tuple[int, int, int]:
+def _draft_fingerprint(path: str) -> tuple[int, int, int, int]:
     return file_fingerprint(path, draft=True)
 
 
@@ -109,8 +123,8 @@ def fingerprint_files(paths: list[str], workers: int = 0, progress=None) -> Fing
     finally:
         if pool:
             pool.terminate()
-    table = np.array(rows, dtype=np.uint64).reshape(-1, 3)
-    return Fingerprints(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy())
+    table = np.array(rows, dtype=np.uint64).reshape(-1, 4)
+    return Fingerprints(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy(), table[:, 3].astype(bool))
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ that holds copies of the target's test images (Stanford Dogs' come from ImageNet
 every borrowing method train on the test set. The audit pairs every target image (train and
 test splits) with the source images whose perceptual hashes are within ``threshold`` bits
 (``workflow.fingerprints``; with ``flips`` also those of its mirror image), or whose files are
-byte-identical. ``leakage.exclude`` then names the splits whose duplicates no method borrows:
+byte-identical. Flat images (no structure: a blank or a solid colour) pair by their digest alone. ``leakage.exclude`` then names the splits whose duplicates no method borrows:
 the kNN search skips them, joint-all and joint-random draw from the pool without them.
 
 The default threshold and flips are measured on planted copies (BENCHMARKS.md, "Leakage audit").
@@ -29,11 +29,12 @@ def duplicate_pairs(target: Fingerprints, source: Fingerprints, threshold: int, 
     (bits between the hashes, the mirror's when that is nearer), ``kind`` exact (byte-identical
     files) or near, and whether the mirror matched (``flipped``)."""
     found = []
-    rows, columns, distances = near_pairs(target.phash, source.phash, threshold, threads)
-    found.append(pd.DataFrame({"t": rows, "s": columns, "distance": distances, "flipped": False, "exact": False}))
-    if flips:
-        rows, columns, distances = near_pairs(target.phash_flip, source.phash, threshold, threads)
-        found.append(pd.DataFrame({"t": rows, "s": columns, "distance": distances, "flipped": True, "exact": False}))
+    # a flat image's hash is rounding noise, near another's by chance: flat images pair by their digest alone
+    queries, pool = np.flatnonzero(target.structured()), np.flatnonzero(source.structured())
+    for flipped, hashes in ((False, target.phash), (True, target.phash_flip))[: 2 if flips else 1]:
+        rows, columns, distances = near_pairs(hashes[queries], source.phash[pool], threshold, threads)
+        found.append(pd.DataFrame({"t": queries[rows], "s": pool[columns], "distance": distances, "flipped": flipped,
+                                   "exact": False}))
     rows, columns = equal_pairs(target.digest, source.digest)
     distances = hamming(target.phash[rows], source.phash[columns]).astype(np.uint8)
     found.append(pd.DataFrame({"t": rows, "s": columns, "distance": distances, "flipped": False, "exact": True}))

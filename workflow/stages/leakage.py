@@ -25,7 +25,7 @@ def fingerprints(manifest: str, out: str, shard: int = 0, shards: int = 1, worke
 
     Args:
         manifest: the images' manifest (a target split or the source pool)
-        out: HDF5: index, phash, phash_flip, digest (uint64 each)
+        out: HDF5: index, phash, phash_flip, digest (uint64 each), flat (bool)
         shard: which shard (0-based)
         shards: N, the number of shards of the manifest
         workers: image decoding processes (0: the main process)
@@ -42,7 +42,7 @@ def fingerprints(manifest: str, out: str, shard: int = 0, shards: int = 1, worke
 
     prints = fingerprint_files(part["path"].tolist(), workers, progress)
     write_h5(out, {"index": part["index"].to_numpy(), "phash": prints.phash, "phash_flip": prints.phash_flip,
-                   "digest": prints.digest}, {"draft_size": DRAFT_SIZE})
+                   "digest": prints.digest, "flat": prints.flat}, {"draft_size": DRAFT_SIZE})
     seconds = time.perf_counter() - start
     log.info("shard %d/%d: %d images in %.1f s (%.0f img/s)", shard, shards, len(part), seconds,
              len(part) / max(seconds, 1e-9))
@@ -51,12 +51,12 @@ def fingerprints(manifest: str, out: str, shard: int = 0, shards: int = 1, worke
 def _read_prints(paths: list[str], manifest, manifest_path: str) -> Fingerprints:
     """The fingerprints of a manifest's rows, from its shards in order; shards that do not cover
     the manifest row for row (a stale shard) are refused."""
-    shards = [read_h5(path, ["index", "phash", "phash_flip", "digest"]) for path in paths]
+    shards = [read_h5(path, ["index", "phash", "phash_flip", "digest", "flat"]) for path in paths]
     index = np.concatenate([s["index"] for s in shards]) if shards else np.empty(0, np.int64)
     if not np.array_equal(index, manifest["index"].to_numpy()):
         raise ValueError(f"the fingerprints {', '.join(paths)} do not cover {manifest_path} row for row "
                          f"({len(index)} images for {len(manifest)}): rerun them")
-    return Fingerprints(*(np.concatenate([s[key] for s in shards]) for key in ("phash", "phash_flip", "digest")))
+    return Fingerprints(*(np.concatenate([s[key] for s in shards]) for key in ("phash", "phash_flip", "digest", "flat")))
 
 
 def leakage(train: str, test: str, sources: list[str], train_manifest: str, test_manifest: str, source_manifest: str,
