@@ -113,13 +113,3 @@ def _load_checkpoint_into(model: JointNet, path: str, classes: dict[str, list[st
             model.heads[head].load_state_dict(state["heads"][head])
         else:
             log.warning("checkpoint %s has no %s head for these classes: it starts at random", path, head)
-
-
-def restore_model(state: dict) -> JointNet:
-    """The network of one of our loaded checkpoints, with every head it saved."""
-    model = JointNet(state["arch"], {h: len(c) for h, c in state["classes"].items()})
-    model.backbone.load_state_dict(state["backbone"])
-    for name, head in model.heads.items():
-        head.load_state_dict(state["heads"][name])
-    return model
-
