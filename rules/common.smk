@@ -50,6 +50,7 @@ from workflow.leakage import EXCLUDED_SPLITS as LEAKAGE_EXCLUSIONS
 from workflow.layout import run_folder, split_token as parse_run  # parse_run: (method, bank or "") of a run folder
 from workflow.layout import run_token as layout_token
 from workflow.methods import FUSION, METHODS, PER_BANK, SELECTIVE, check_methods, lookup as method_spec, uses_bank
+from workflow.plan import head_options, pretraining_settings, training_settings
 from workflow.schedule import max_neighbours, resolve_sigmas
 from workflow.stopping import forward_interrupts
 from workflow.weights import FETCHED, RECORD as WEIGHTS_RECORD, record_of as weights_record_of
@@ -566,64 +567,21 @@ def get_train_exclusion(wildcards):
 
 
 def get_train_heads(wildcards):
-    """Which heads continue from the starting model, and where a new source head comes from."""
-    if int(wildcards.iter) > 0:
-        return "--keep-heads target source"
-    if config["train"]["source_head"] == "pretrained":
-        return "--keep-heads source"
-    borrows = method_spec(parse_run(wildcards.run)[0]).borrows
-    if config["train"]["source_head"] == "imagenet" and borrows:
-        return "--source-head imagenet"
-    return ""
+    """Which heads continue from the starting model, and where a new source head comes from (workflow/plan.py)."""
+    borrows = method_spec(parse_run(wildcards.run)[0]).borrows is not None
+    options = head_options(int(wildcards.iter), config["train"]["source_head"], borrows)
+    return " ".join(f"--{k.replace('_', '-')} {' '.join(v) if isinstance(v, list) else v}" for k, v in options.items())
 
 
-def schedule_settings(section, epochs, seed):
-    """The JSON --settings of a training command (workflow.joint.TrainSettings), every value from
-    a config section (train or pretrain): the config is the only home of their defaults."""
-    keys = [
-        "batch_size",
-        "lr",
-        "head_lr_mult",
-        "lr_step",
-        "momentum",
-        "weight_decay",
-        "flip",
-        "crop_padding",
-        "precision",
-        "deterministic",
-        "jpeg_draft",
-        "augmentation",
-        "scale_sizes",
-    ]
-    if section == "train":
-        keys += ["freeze_bn", "source_weight", "warmup_epochs", "warmup_lr"]
-        keys += ["accumulate", "lr_drops", "test_resize", "test_crops"]
-    settings = {k: config[section][k] for k in keys}
-    if section == "pretrain":
-        settings["freeze_bn"] = False  # from scratch: no running statistics to keep
-    settings.update(epochs=epochs, seed=seed, input_size=config["model"]["input_size"])
-    return json.dumps(settings, sort_keys=True)
+def pretrain_settings():
+    return json.dumps(pretraining_settings(config), sort_keys=True)
 
 
 def get_train_settings(wildcards):
-    # every iteration draws its own pairs and crops: seed and iteration both feed the seed
-    seed = int(wildcards.seed) * 1000 + int(wildcards.iter)
-    settings = json.loads(schedule_settings("train", config["train"]["epochs_per_iteration"], seed))
+    """The JSON --settings of a training command (workflow/plan.py: the config's train section, and the policy of
+    seeds, warm-up, schedules, BatchNorm and regularizers)."""
     spec = method_spec(parse_run(wildcards.run)[0])
-    settings.update(regularizer=spec.regularizer, dtnh=spec.dtnh)
-    if int(wildcards.iter) > 0:  # the heads were warmed up before the first iteration
-        settings["warmup_epochs"] = 0
-    steps = config["train"]["steps_per_iteration"]
-    if steps:  # the paper's schedule: optimizer steps, not epochs
-        settings.update(epochs=0, steps=steps)
-    if config["train"]["lr_schedule"] == "run":  # one schedule over the iterations (workflow/joint.py)
-        length = steps or config["train"]["epochs_per_iteration"]
-        first, run = ("first_step", "run_steps") if steps else ("first_epoch", "run_epochs")
-        settings.update({run: length * ITERATIONS, first: length * int(wildcards.iter)})
-    if spec.init == "scratch":
-        settings["freeze_bn"] = False  # no pretrained statistics to keep
-    if spec.regularizer != "none":
-        settings.update(config["regularization"][spec.regularizer], decay=config["regularization"]["decay"])
+    settings = training_settings(config, spec, int(wildcards.seed), int(wildcards.iter), ITERATIONS)
     return json.dumps(settings, sort_keys=True)
 
 

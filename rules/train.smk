@@ -19,7 +19,7 @@ rule pretrain:
         gpu=TRAINING_GPUS,
     params:
         arch=config["model"]["arch"],
-        settings=schedule_settings("pretrain", config["pretrain"]["epochs"], seed=0),
+        settings=pretrain_settings(),
         torch_threads=loop_threads("pretrain"),
         workers=decoding_workers("pretrain"),
         device=config["model"]["device"],
