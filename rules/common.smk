@@ -476,14 +476,16 @@ def token_dir(wildcards, token, iteration):
 
 
 def get_neighbour_inputs(wildcards):
-    """kNN borrowers: the index (+ the previous entropy table when mining); joint-random: selective's table."""
+    """kNN borrowers: the index (+ the previous iteration's entropy and neighbour tables when mining);
+    joint-random: selective's table."""
     name, bank = parse_run(wildcards.joint_run)
     inputs = {"targets": target_manifest(wildcards.target, "train")}
     iteration = int(wildcards.iter)
     if method_spec(name).borrows == "knn":
         inputs["knn"] = knn_index(wildcards.target, bank)
         if iteration > 0 and method_spec(name).mining:
-            inputs["entropy"] = f"{token_dir(wildcards, wildcards.joint_run, iteration - 1)}/entropy.csv"
+            previous = token_dir(wildcards, wildcards.joint_run, iteration - 1)
+            inputs.update(entropy=f"{previous}/entropy.csv", previous=f"{previous}/neighbours.csv")
     else:
         inputs["pool"] = source_manifest(wildcards.target)
         inputs["match"] = f"{token_dir(wildcards, run_token(SELECTIVE), iteration)}/neighbours.csv"
@@ -497,7 +499,8 @@ def get_neighbour_inputs(wildcards):
 
 
 def get_neighbour_files(wildcards, input):
-    names = {"knn": "knn", "entropy": "entropy", "pool": "random_pool", "match": "match", "leakage": "exclude"}
+    names = {"knn": "knn", "entropy": "entropy", "previous": "previous", "pool": "random_pool", "match": "match"}
+    names["leakage"] = "exclude"
     return cli_options(**{option: input[key] for key, option in names.items() if key in input.keys()})
 
 

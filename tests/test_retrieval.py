@@ -3,6 +3,7 @@
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from workflow import retrieval
@@ -277,3 +278,25 @@ def test_a_random_pool_smaller_than_the_list_is_refused(tmp_path):
     match.write_text("target_index,rank,source_index\n0,0,1\n1,0,2\n")
     with pytest.raises(PoolTooSmall, match=f"{pool}.*has 5 images, fewer than the 6"):
         neighbours(str(tmp_path / "out.csv"), str(targets), random_pool=str(pool), length=6, match=str(match))
+
+
+def test_the_entropy_rule_grows_the_previous_iterations_own_counts(tmp_path):
+    """The counts come from the previous neighbour table, not from a K the training job copied back."""
+    rows = lambda n: "index,path,label,class_name\n" + "".join(f"{i},/x/{i}.png,0,a\n" for i in range(n))
+    (tmp_path / "targets.csv").write_text(rows(3))
+    write_h5(tmp_path / "knn.h5", {"ids": np.arange(3 * 20).reshape(3, 20), "target_index": np.arange(3)})
+    previous = pd.DataFrame({"target_index": [0, 0, 1, 1, 1, 2], "rank": [0, 1, 0, 1, 2, 0],
+                             "source_index": [0, 1, 20, 21, 22, 40]})  # K = 2, 3, 1
+    previous.to_csv(tmp_path / "previous.csv", index=False)
+    # misclassified (+sigma0 = 4), uncertain and correct (+sigma1 = 2), certain and correct (+0); rows unordered,
+    # and a k column that says otherwise: it is not read
+    pd.DataFrame({"index": [2, 0, 1], "label": 0, "entropy": [0.01, 0.5, 0.9], "correct": [True, False, True],
+                  "k": 99}).to_csv(tmp_path / "entropy.csv", index=False)
+    neighbours(str(tmp_path / "out.csv"), str(tmp_path / "targets.csv"), knn=str(tmp_path / "knn.h5"),
+               entropy=str(tmp_path / "entropy.csv"), previous=str(tmp_path / "previous.csv"), delta=0.1, sigma0=4,
+               sigma1=2)
+    table = pd.read_csv(tmp_path / "out.csv")
+    assert np.bincount(table["target_index"], minlength=3).tolist() == [2 + 4, 3 + 2, 1]
+    with pytest.raises(ValueError, match="--previous"):
+        neighbours(str(tmp_path / "out.csv"), str(tmp_path / "targets.csv"), knn=str(tmp_path / "knn.h5"),
+                   entropy=str(tmp_path / "entropy.csv"), delta=0.1, sigma0=4, sigma1=2)

@@ -104,14 +104,15 @@ def _exact_topk(target_hist: np.ndarray, source_shards: list[str], weights: np.n
 def neighbours(out: str, targets: str, knn: str | None = None, random_pool: str | None = None, length: int = 0,
                seed: int = 0, k0: int | None = None, entropy: str | None = None, match: str | None = None,
                delta: float | None = None, sigma0: int | None = None, sigma1: int | None = None,
-               exclude: str | None = None, exclude_splits: list[str] = ()) -> None:
+               previous: str | None = None, exclude: str | None = None, exclude_splits: list[str] = ()) -> None:
     """One iteration's neighbour table: a ranking (kNN or random) cut at per-target counts.
 
     The ranking is a kNN index (``knn``) or random lists of ``length`` source images
     (``random_pool``, less the source images the leakage audit ``exclude`` pairs with an image
     of ``exclude_splits``; a kNN index has left them out already). The counts come from ``k0`` (iteration 0), from the previous iteration's
-    ``entropy`` table by the paper's rule (``delta``, ``sigma0``, ``sigma1``), or from another
-    neighbour table (``match``: the same count per target).
+    counts (its neighbour table, ``previous``) grown by the paper's rule on its ``entropy`` table
+    (``delta``, ``sigma0``, ``sigma1``), or from another neighbour table (``match``: the same count
+    per target). Each table is read from the job that made it: the data flows forward.
 
     Args:
         out: neighbours.csv: one row per (target image, source image) pair
@@ -121,11 +122,12 @@ def neighbours(out: str, targets: str, knn: str | None = None, random_pool: str 
         length: random ranking length
         seed: seed of the random ranking
         k0: the same count for every target image
-        entropy: the previous iteration's entropy.csv (the paper's rule)
+        entropy: the previous iteration's entropy.csv (the paper's rule: entropy and correctness per target image)
         match: take the counts of this neighbour table
         delta: entropy threshold (nats) of the rule
         sigma0: K increment of misclassified images
         sigma1: K increment of uncertain correct images
+        previous: with entropy, the previous iteration's neighbours.csv (the counts the rule grows)
         exclude: leakage.csv of the leakage audit (random rankings)
         exclude_splits: the target splits whose source duplicates are left out (test, train)
     """
@@ -133,8 +135,8 @@ def neighbours(out: str, targets: str, knn: str | None = None, random_pool: str 
         raise ValueError("neighbours: give one ranking, --knn or --random-pool")
     if sum(option is not None for option in (k0, entropy, match)) != 1:
         raise ValueError("neighbours: give one rule for the counts, --k0, --entropy or --match")
-    if entropy and None in (delta, sigma0, sigma1):
-        raise ValueError("neighbours: --entropy needs --delta, --sigma0 and --sigma1")
+    if entropy and None in (delta, sigma0, sigma1, previous):
+        raise ValueError("neighbours: --entropy needs --delta, --sigma0, --sigma1 and --previous")
     n_targets = len(read_manifest(targets))
     if knn:
         ranking = read_h5(knn, ["ids"])["ids"]
@@ -147,8 +149,11 @@ def neighbours(out: str, targets: str, knn: str | None = None, random_pool: str 
     if k0 is not None:
         counts = np.full(n_targets, k0)
     elif entropy:
-        table = pd.read_csv(entropy)
-        counts = schedule.next_counts(table["k"], table["entropy"], table["correct"], delta, sigma0, sigma1)
+        table = pd.read_csv(entropy).sort_values("index")
+        if not np.array_equal(table["index"].to_numpy(), np.arange(n_targets)):
+            raise ValueError(f"{entropy} lists {len(table)} target images, {targets} {n_targets}: rerun its training")
+        counts = schedule.next_counts(schedule.counts_of(pd.read_csv(previous), n_targets), table["entropy"],
+                                      table["correct"], delta, sigma0, sigma1)
     else:
         counts = schedule.counts_of(pd.read_csv(match), n_targets)
     table = schedule.neighbour_table(ranking, counts)
