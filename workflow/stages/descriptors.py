@@ -60,7 +60,7 @@ def image_batches(paths: list[str], image_size: int, batch_size: int, modes: lis
 
 def bounds(manifest: str, out: str, bank: str, bank_settings: dict, bins: int, intervals: int, image_size: int,
            jpeg_draft: bool, batch_size: int, workers: int) -> None:
-    """Equal-mass histogram edges of every filter response over the target training images.
+    """Equal-mass histogram bins of every filter response over the target training images.
 
     Args:
         manifest: the target's train manifest
@@ -88,8 +88,8 @@ def bounds(manifest: str, out: str, bank: str, bank_settings: dict, bins: int, i
     binning = Binning(low, high, equal_mass_bins(counts, bins), bins)
     attrs = {"bank": bank, "bank_settings": json.dumps(bank_settings, sort_keys=True), "image_size": image_size,
              "jpeg_draft": jpeg_draft, "n_bins": bins, "layer_sizes": np.array(filters.layer_sizes)}
-    write_h5(out, {"low": low.numpy(), "high": high.numpy(), "interval_bins": binning.interval_bins.numpy().astype(np.int16),
-                   "edges": binning.edges().numpy()}, attrs)
+    write_h5(out, {"low": low.numpy(), "high": high.numpy(), "interval_bins": binning.interval_bins.numpy().astype(np.int16)},
+             attrs)
     log.info("bounds of %d responses x %d bins from %d images in %.1f s", len(low), bins, len(paths), time.perf_counter() - start)
 
 
@@ -138,7 +138,7 @@ def descriptors(manifest: str, bounds: list[str], out: list[str], shard: int, sh
 
     Args:
         manifest: the images' manifest (target train or source pool)
-        bounds: bounds.h5 of each bank (the bounds stage): the bank, its settings, the bin edges,
+        bounds: bounds.h5 of each bank (the bounds stage): the bank, its settings, the bins,
             the image size and the draft setting (the same for every bank)
         out: each bank's shard histograms (HDF5: hist, index), in the order of bounds
         shard: which shard (0-based)
