@@ -371,13 +371,18 @@ def per_attempt(base):
 
 
 def cli_options(**options):
-    """'--name value ...' (quoted) for a stage command.
+    """'--name value ...' (quoted) for a stage command; a list gives its values one after the other.
 
     Settings that change a result reach the job as one such string; Snakemake's params trigger
     compares a job's parameter *values* without their names, so with separate params a change
     from bins 32 to 16 went unnoticed while batch_size was 16.
     """
-    return " ".join(f"--{name.replace('_', '-')} {shlex.quote(str(value))}" for name, value in options.items())
+
+    def values(value):
+        items = value if isinstance(value, (list, tuple)) else [value]
+        return " ".join(shlex.quote(str(item)) for item in items)
+
+    return " ".join(f"--{name.replace('_', '-')} {values(value)}" for name, value in options.items())
 
 
 def get_bank_settings(wildcards):
@@ -442,7 +447,7 @@ def get_exclusion_input(target, applies=True):
 
 def exclusion_settings(applies=True):
     """--exclude-splits, a setting: it goes in a job's params of wildcards only, the rerun trigger's."""
-    return f"--exclude-splits {' '.join(EXCLUDED_SPLITS)}" if EXCLUDED_SPLITS and applies else ""
+    return cli_options(exclude_splits=EXCLUDED_SPLITS) if EXCLUDED_SPLITS and applies else ""
 
 
 # ------------------------------------------------------------------ training runs
@@ -572,8 +577,7 @@ def get_train_exclusion(wildcards):
 def get_train_heads(wildcards):
     """Which heads continue from the starting model, and where a new source head comes from (workflow/plan.py)."""
     borrows = method_spec(parse_run(wildcards.run)[0]).borrows is not None
-    options = head_options(int(wildcards.iter), config["train"]["source_head"], borrows)
-    return " ".join(f"--{k.replace('_', '-')} {' '.join(v) if isinstance(v, list) else v}" for k, v in options.items())
+    return cli_options(**head_options(int(wildcards.iter), config["train"]["source_head"], borrows))
 
 
 def pretrain_settings():
@@ -705,14 +709,8 @@ def get_html_settings(wildcards):
 
 
 def get_html_args(wildcards, input):
-    args = ""
-    for key in ("neighbours", "epochs"):
-        if key in input.keys() and input[key]:
-            args += f" --{key} {' '.join(shlex.quote(path) for path in input[key])}"
-    for key in ("target_classes", "source_classes", "leakage", "leakage_summary", "pretrain_epochs"):
-        if key in input.keys():
-            args += f" --{key.replace('_', '-')} {shlex.quote(input[key])}"
-    return args
+    keys = ("neighbours", "epochs", "target_classes", "source_classes", "leakage", "leakage_summary", "pretrain_epochs")
+    return cli_options(**{key: input[key] for key in keys if key in input.keys() and len(input[key])})
 
 
 def get_final_outputs():
