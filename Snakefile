@@ -36,4 +36,4 @@ localrules:
 
 rule all:
     input:
-        get_final_outputs(),
+        PLAN.final_outputs(),

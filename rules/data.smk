@@ -28,15 +28,15 @@ rule torchvision_export:
     log:
         "logs/torchvision_export/{export}.log",
     wildcard_constraints:
-        export="|".join(re.escape(name) for name in TORCHVISION_EXPORTS) or "(?!)",
+        export=one_of(PLAN.torchvision_exports),
     conda:
         "../envs/sjft.yaml"
     resources:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(120),
     params:
-        data_dir=TORCHVISION_DOWNLOADS,
-        args=get_torchvision_export_args,
+        data_dir=config.get("data_dir", "data/torchvision"),  # where the download goes
+        args=PLAN.torchvision_export_options,
     shell:
         "python -m workflow torchvision-export {params.args} --data-dir {params.data_dir:q}"
         " --out {output:q} 2> {log:q}"
@@ -45,7 +45,7 @@ rule torchvision_export:
 rule stanford_dogs_export:
     """Stanford Dogs from its download folder: the official train/test lists, the images linked."""
     input:
-        unpack(get_stanford_dogs_lists),
+        unpack(PLAN.stanford_dogs_lists),
     output:
         directory(STANFORD_DOGS_DATA),
     log:
@@ -56,7 +56,7 @@ rule stanford_dogs_export:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(30),
     params:
-        root=get_export_root(STANFORD_DOGS_DATA),
+        root=PLAN.export_root(STANFORD_DOGS_DATA),
     shell:
         "python -m workflow stanford-dogs-export --root {params.root:q} --train-list {input.train:q}"
         " --test-list {input.test:q} --out {output:q} 2> {log:q}"
@@ -65,7 +65,7 @@ rule stanford_dogs_export:
 rule mit_indoor67_export:
     """MIT Indoor 67 from its download folder: the official TrainImages/TestImages lists, the images linked."""
     input:
-        unpack(get_mit_indoor67_lists),
+        unpack(PLAN.mit_indoor67_lists),
     output:
         directory(MIT_INDOOR67_DATA),
     log:
@@ -76,7 +76,7 @@ rule mit_indoor67_export:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(30),
     params:
-        root=get_export_root(MIT_INDOOR67_DATA),
+        root=PLAN.export_root(MIT_INDOOR67_DATA),
     shell:
         "python -m workflow mit-indoor67-export --root {params.root:q} --train-list {input.train:q}"
         " --test-list {input.test:q} --out {output:q} 2> {log:q}"
@@ -85,29 +85,29 @@ rule mit_indoor67_export:
 rule places_export:
     """A Places205/365 train set from its official list, the images linked (1.8-2.4M links: streamed)."""
     input:
-        get_places_list,
+        PLAN.places_list,
     output:
         directory(f"{PLACES_DATA}/{{places}}"),
     log:
         "logs/places_export/{places}.log",
     wildcard_constraints:
-        places="|".join(re.escape(name) for name in places_exports()) or "(?!)",
+        places=one_of(PLAN.places_exports()),
     conda:
         "../envs/sjft.yaml"
     resources:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(240),
     params:
-        root=get_places_root,
+        root=PLAN.places_root,
     shell:
         "python -m workflow places-export --root {params.root:q} --list-file {input:q} --out {output:q} 2> {log:q}"
 
 
 rule target_manifest:
     input:
-        unpack(get_target_manifest_inputs),
+        unpack(PLAN.target_manifest_inputs),
     output:
-        "results/{target}/manifest/{split}.csv",
+        TARGET_MANIFEST,
     log:
         "logs/target_manifest/{target}-{split}.log",
     wildcard_constraints:
@@ -118,9 +118,9 @@ rule target_manifest:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(30),
     params:
-        root=get_target_root,
-        splits=get_target_manifest_args,
-        images=get_target_images,
+        root=PLAN.target_root,
+        splits=PLAN.target_manifest_options,
+        images=PLAN.target_images,
     shell:
         "python -m workflow target-manifest --root {params.root:q} {params.splits} --only {wildcards.split}"
         " --out-dir results/{wildcards.target:q}/manifest 2> {log:q}"
@@ -128,9 +128,9 @@ rule target_manifest:
 
 rule source_manifest:
     input:
-        get_source_files,
+        PLAN.source_files,
     output:
-        "results/source/{source}/manifest.csv",
+        SOURCE_MANIFEST,
     log:
         "logs/source_manifest/{source}.log",
     conda:
@@ -139,8 +139,8 @@ rule source_manifest:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(60),
     params:
-        root=get_source_root,
-        cap=get_source_cap_arg,
-        images=get_source_images,
+        root=PLAN.source_root,
+        cap=PLAN.source_cap,
+        images=PLAN.source_images,
     shell:
         "python -m workflow source-manifest --root {params.root:q} --out {output:q} {params.cap} 2> {log:q}"

@@ -4,9 +4,9 @@ decodes each image once and writes the histograms of every bank."""
 
 rule bounds:
     input:
-        unpack(get_bank_inputs),
+        unpack(PLAN.bank_inputs),
     output:
-        "results/{target}/bank-{bank}/bounds.h5",
+        BOUNDS,
     log:
         "logs/bounds/{target}-{bank}.log",
     conda:
@@ -16,8 +16,8 @@ rule bounds:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(60),
     params:
-        args=get_bounds_args,
-        run=DECODING_ARGS,
+        args=PLAN.bounds_options,
+        run=PLAN.decoding_options(),
     shell:
         "python -m workflow --threads {threads} bounds --manifest {input.manifest:q} --out {output:q}"
         " {params.args} {params.run} 2> {log:q}"
@@ -25,10 +25,10 @@ rule bounds:
 
 rule descriptors:
     input:
-        manifest=get_descriptor_manifest,
-        bounds=EVERY_BANK_BOUNDS,
+        manifest=PLAN.descriptor_manifest,
+        bounds=PLAN.every_bank(BOUNDS),
     output:
-        EVERY_BANK_SHARD,
+        PLAN.every_bank(SHARD),
     log:
         "logs/descriptors/{target}-{domain}-{shard}.log",
     conda:
@@ -38,8 +38,8 @@ rule descriptors:
         mem_mb=per_attempt(2000 + 1000 * config["descriptors"]["workers"]),
         runtime=per_attempt(120),
     params:
-        shards=get_shards_arg,
-        run=DECODING_ARGS,
+        shards=PLAN.shards_option,
+        run=PLAN.decoding_options(),
     shell:
         "python -m workflow --threads {threads} descriptors --manifest {input.manifest:q} --bounds {input.bounds:q}"
         " --out {output:q} --shard {wildcards.shard} {params.shards} {params.run} 2> {log:q}"

@@ -3,11 +3,9 @@
 
 rule report_html:
     input:
-        unpack(get_html_inputs),
+        unpack(PLAN.html_inputs),
     output:
-        report(
-            "results/{target}/report.html", caption="captions/report-html.rst", category="{target}", subcategory="Page"
-        ),
+        report(REPORT_HTML, caption="captions/report-html.rst", category="{target}", subcategory="Page"),
     log:
         "logs/report_html/{target}.log",
     conda:
@@ -16,9 +14,9 @@ rule report_html:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(30),
     params:
-        banks=" ".join(BANKS),
-        args=get_html_args,
-        settings=get_html_settings,
+        banks=" ".join(PLAN.banks),
+        args=PLAN.html_files,
+        settings=PLAN.html_settings,
     shell:
         "python -m workflow report-html --target-name {wildcards.target:q} --report {input.report:q}"
         " --paired {input.paired:q} --runs {input.runs:q} --target-manifest {input.train:q}"

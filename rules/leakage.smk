@@ -4,9 +4,9 @@ target's duplicates in its pool, which leakage.exclude keeps out of every borrow
 
 rule source_fingerprints:
     input:
-        "results/source/{source}/manifest.csv",
+        SOURCE_MANIFEST,
     output:
-        "results/source/{source}/fingerprints/shard-{shard}.h5",
+        SOURCE_FINGERPRINTS,
     log:
         "logs/fingerprints/source-{source}-{shard}.log",
     conda:
@@ -16,7 +16,7 @@ rule source_fingerprints:
         mem_mb=per_attempt(1000 + 500 * config["descriptors"]["workers"]),
         runtime=per_attempt(60),
     params:
-        shards=cli_options(shards=n_shards("source")),
+        shards=cli_options(shards=PLAN.shards("source")),
         workers=config["descriptors"]["workers"],
     shell:
         "python -m workflow fingerprints --manifest {input:q} --out {output:q} --shard {wildcards.shard}"
@@ -25,9 +25,9 @@ rule source_fingerprints:
 
 rule target_fingerprints:
     input:
-        "results/{target}/manifest/{split}.csv",
+        TARGET_MANIFEST,
     output:
-        "results/{target}/fingerprints/{split}.h5",
+        TARGET_FINGERPRINTS,
     log:
         "logs/fingerprints/{target}-{split}.log",
     wildcard_constraints:
@@ -46,21 +46,16 @@ rule target_fingerprints:
 
 rule leakage:
     input:
-        train="results/{target}/fingerprints/train.h5",
-        test="results/{target}/fingerprints/test.h5",
-        sources=lambda wildcards: source_fingerprints(source_of(wildcards.target)),
-        train_manifest=lambda wildcards: target_manifest(wildcards.target, "train"),
-        test_manifest=lambda wildcards: target_manifest(wildcards.target, "test"),
-        source_manifest=lambda wildcards: source_manifest(wildcards.target),
+        unpack(PLAN.leakage_inputs),
     output:
         pairs=report(
-            "results/{target}/leakage.csv",
+            LEAKAGE,
             caption="captions/leakage-csv.rst",
             category="{target}",
             subcategory="Leakage audit",
         ),
         summary=report(
-            "results/{target}/leakage-summary.csv",
+            LEAKAGE_SUMMARY,
             caption="captions/leakage-csv.rst",
             category="{target}",
             subcategory="Leakage audit",
@@ -74,7 +69,7 @@ rule leakage:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(60),
     params:
-        settings=cli_options(threshold=config["leakage"]["threshold"], flips=config["leakage"]["flips"]),
+        settings=PLAN.leakage_settings(),
     shell:
         "python -m workflow leakage --train {input.train:q} --test {input.test:q} --sources {input.sources:q}"
         " --train-manifest {input.train_manifest:q} --test-manifest {input.test_manifest:q}"

@@ -3,10 +3,10 @@
 
 rule pretrain:
     input:
-        "results/source/{source}/manifest.csv",
+        SOURCE_MANIFEST,
     output:
-        model="results/source/{source}/pretrain/model.pt",
-        epochs="results/source/{source}/pretrain/epochs.csv",
+        model=PRETRAINED,
+        epochs=PRETRAIN_EPOCHS,
     log:
         "logs/pretrain/{source}.log",
     priority: 10  # most jobs wait for it: it goes first, on every core, before the scratch runs
@@ -16,14 +16,14 @@ rule pretrain:
     resources:
         mem_mb=per_attempt(16000 + 1000 * config["pretrain"]["workers"]),  # a worker holds its prefetched batches
         runtime=per_attempt(1440),
-        gpu=TRAINING_GPUS,
+        gpu=PLAN.training_gpus,
     params:
         arch=config["model"]["arch"],
-        settings=pretrain_settings(),
-        torch_threads=loop_threads("pretrain"),
-        workers=decoding_workers("pretrain"),
+        settings=PLAN.pretrain_settings(),
+        torch_threads=PLAN.loop_threads("pretrain"),
+        workers=PLAN.decoding_workers("pretrain"),
         device=config["model"]["device"],
-        resume=cli_options(checkpoint_seconds=config["pretrain"]["checkpoint_seconds"]),
+        resume=PLAN.resume_options("pretrain"),
     shell:
         "python -m workflow --threads {params.torch_threads} pretrain --manifest {input:q} --out {output.model:q}"
         " --arch {params.arch:q} --init scratch --settings {params.settings:q} --workers {params.workers}"
@@ -34,14 +34,9 @@ rule train:
     """One iteration of a run. Its model.pt stays at the run's last iteration (or at every
     iteration with train.keep_models: all); train_step below trains the earlier ones."""
     input:
-        unpack(get_train_inputs),
+        unpack(PLAN.train_inputs),
     output:
-        model="results/{target}/{run}/seed-{seed}/iter-{iter}/model.pt",
-        entropy="results/{target}/{run}/seed-{seed}/iter-{iter}/entropy.csv",
-        epochs="results/{target}/{run}/seed-{seed}/iter-{iter}/epochs.csv",
-        stats="results/{target}/{run}/seed-{seed}/iter-{iter}/train.json",
-        predictions="results/{target}/{run}/seed-{seed}/iter-{iter}/eval.csv",
-        probs="results/{target}/{run}/seed-{seed}/iter-{iter}/probs.h5",
+        **RUN_OUTPUTS,
     log:
         "logs/train/{target}/{run}-{seed}-{iter}.log",
     wildcard_constraints:
@@ -54,17 +49,17 @@ rule train:
     resources:
         mem_mb=per_attempt(8000 + 1000 * config["train"]["workers"]),  # a worker holds its prefetched batches
         runtime=per_attempt(720),
-        gpu=TRAINING_GPUS,  # train_step too: `use rule` copies the resources
+        gpu=PLAN.training_gpus,  # train_step too: `use rule` copies the resources
     params:
         arch=config["model"]["arch"],
-        files=get_train_files,
-        heads=get_train_heads,
-        exclusion=get_train_exclusion,
-        settings=get_train_settings,
-        torch_threads=loop_threads("train"),
-        workers=decoding_workers("train"),
+        files=PLAN.train_files,
+        heads=PLAN.train_heads,
+        exclusion=PLAN.train_exclusion,
+        settings=PLAN.train_settings,
+        torch_threads=PLAN.loop_threads("train"),
+        workers=PLAN.decoding_workers("train"),
         device=config["model"]["device"],
-        resume=cli_options(checkpoint_seconds=config["train"]["checkpoint_seconds"]),
+        resume=PLAN.resume_options("train"),
     shell:
         "python -m workflow --threads {params.torch_threads} train --target {input.target:q} --test {input.test:q}"
         ' --out-dir "$(dirname {output.model:q})"'
@@ -76,23 +71,17 @@ rule train:
 # only reader) is done. A rerun that needs it again retrains it: the same file, bit for bit.
 use rule train as train_step with:
     output:
-        model=temp("results/{target}/{run}/seed-{seed}/iter-{iter}/model.pt"),
-        entropy="results/{target}/{run}/seed-{seed}/iter-{iter}/entropy.csv",
-        epochs="results/{target}/{run}/seed-{seed}/iter-{iter}/epochs.csv",
-        stats="results/{target}/{run}/seed-{seed}/iter-{iter}/train.json",
-        predictions="results/{target}/{run}/seed-{seed}/iter-{iter}/eval.csv",
-        probs="results/{target}/{run}/seed-{seed}/iter-{iter}/probs.h5",
+        **RUN_OUTPUTS | {"model": temp(RUN_OUTPUTS["model"])},
     wildcard_constraints:
         iter=TEMPORARY_ITERATIONS,
 
 
 rule fusion:
     input:
-        probs=get_fusion_probs,
-        manifest=lambda wildcards: target_manifest(wildcards.target, "test"),
+        probs=PLAN.fusion_probs,
+        manifest=fill(TARGET_MANIFEST, split="test"),
     output:
-        predictions="results/{target}/bank-{bank}/fusion/seed-{seed}/eval.csv",
-        probs="results/{target}/bank-{bank}/fusion/seed-{seed}/probs.h5",
+        **FUSION_OUTPUTS,
     log:
         "logs/fusion/{target}-{bank}-{seed}.log",
     conda:

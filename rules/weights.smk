@@ -5,7 +5,7 @@ rule weights:
     """Every library weight set the config needs (`snakemake weights`); the jobs that build them
     ask for their records themselves, so a plain run fetches them too."""
     input:
-        get_all_weights(),
+        PLAN.all_weights(),
 
 
 rule fetch_weights:

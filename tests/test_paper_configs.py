@@ -17,7 +17,7 @@ from conftest import REPO, planned_jobs, snakemake, write_config
 from scipy.io import savemat
 from snakemake.utils import update_config
 
-from workflow.methods import FUSION, PER_BANK
+from workflow.methods import METHODS
 
 PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
 
@@ -67,7 +67,7 @@ def settings_of(command: str) -> dict:
 def trained_runs(config: dict) -> int:
     """Run folders with training jobs: every method but fusion, selective once per bank."""
     banks = len(config["bank"]["names"])
-    return sum(banks if name in PER_BANK else 1 for name in config["methods"] if name != FUSION)
+    return sum(banks if METHODS[name].per_bank else 1 for name in config["methods"] if METHODS[name].trained)
 
 
 CASES = {  # config -> (report outputs, K0 per target)

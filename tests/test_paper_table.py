@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workflow.methods import PAPER_NAMES
+from workflow.methods import METHODS
 from workflow.report import paired_differences
 from workflow.stages.report import paper_table
 from workflow.tables import latex_escape
@@ -47,8 +47,8 @@ def test_the_markdown_table_carries_the_reports_figures_and_selectives_intervals
     report, paired, text, _ = write(tmp_path, [0, 1, 2])
     lines = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [line.split(" | ")[0][2:] for line in lines] == [  # best first, the paper's names, banks named
-        f"{PAPER_NAMES['fusion']} (gabor bank)", f"{PAPER_NAMES['selective']} (gabor bank)",
-        f"{PAPER_NAMES['selective']} (cnn bank)", PAPER_NAMES["finetune"]]
+        f"{METHODS['fusion'].paper_name} (gabor bank)", f"{METHODS['selective'].paper_name} (gabor bank)",
+        f"{METHODS['selective'].paper_name} (cnn bank)", METHODS["finetune"].paper_name]
     finetune = report[report.method == "finetune"].iloc[0]
     versus = paired[(paired.method == "selective") & (paired.bank == "gabor") & (paired.baseline == "finetune")].iloc[0]
     row = lines[-1]

@@ -9,7 +9,7 @@ import pytest
 
 from scipy import stats
 
-from workflow.layout import run_folder, run_token, split_token
+from workflow.plan.layout import RUN_OUTPUTS, FUSION_OUTPUTS, NEIGHBOURS, fill, parse_run_folder, run_folder, run_token, split_token
 from workflow.report import PAIRED_COLUMNS, FailedRun, build_runs, paired_differences, summarize
 from workflow.stages.report import report
 
@@ -59,23 +59,27 @@ def test_paired_differences_are_per_seed():
                                  ("cnn", "finetune", ""), ("cnn", "selective", "gabor")}
 
 
-def test_run_tokens():
+def test_run_tokens_and_folders_read_back():
     assert split_token("bank-cnn/selective") == ("selective", "cnn")
     assert split_token("joint-all") == ("joint-all", "")
     for method, bank in (("selective", "cnn"), ("joint-all", "")):
         assert split_token(run_token(method, bank)) == (method, bank)
     assert run_folder("results/t", "bank-cnn/selective", 2, 0) == "results/t/bank-cnn/selective/seed-2/iter-0"
     assert run_folder("results/t", "bank-cnn/fusion", 2) == "results/t/bank-cnn/fusion/seed-2"
+    for token, seed, iteration in (("bank-cnn/selective", 2, 0), ("finetune", 0, 11), ("bank-gabor/fusion", 1, None)):
+        assert parse_run_folder(run_folder("x/results/t", token, seed, iteration)) == (token, seed, iteration)
+    with pytest.raises(ValueError, match="not a run folder"):
+        parse_run_folder("results/t/finetune")
 
 
-def test_the_rules_write_where_the_layout_says(repo):
-    """The rules' output patterns spell the layout the input functions and the report read."""
-    rules = (repo / "rules" / "train.smk").read_text() + (repo / "rules" / "retrieval.smk").read_text()
-    trained = run_folder("results/{target}", "{run}", "{seed}", "{iter}")
-    for name in ("model.pt", "entropy.csv", "train.json", "eval.csv", "probs.h5"):
-        assert f'"{trained}/{name}"' in rules
-    assert f'"{run_folder("results/{target}", "{joint_run}", "{seed}", "{iter}")}/neighbours.csv"' in rules
-    assert f'"{run_folder("results/{target}", run_token("fusion", "{bank}"), "{seed}")}/eval.csv"' in rules
+def test_the_rules_patterns_fill_to_the_folders_the_report_reads():
+    """The planner fills the rules' own output patterns; the report reads the run back from the folder."""
+    values = {"target": "t", "run": "bank-cnn/selective", "seed": 2, "iter": 1}
+    for pattern in (*RUN_OUTPUTS.values(), NEIGHBOURS):
+        assert parse_run_folder(str(Path(fill(pattern, **values)).parent)) == ("bank-cnn/selective", 2, 1)
+    for pattern in FUSION_OUTPUTS.values():
+        assert parse_run_folder(str(Path(fill(pattern, target="t", bank="cnn", seed=0)).parent)) == ("bank-cnn/fusion", 0, None)
+    assert fill("results/{target}/{run}", target="t") == "results/t/{run}"  # the wildcards not given stay
 
 
 def write_run(folder: Path, final_loss: float) -> None:
@@ -91,7 +95,8 @@ def test_a_diverged_run_is_never_averaged(tmp_path, loss):
     manifest.write_text("index,path,label,class_name\n0,/a.png,0,a\n1,/b.png,1,b\n")
     write_run(tmp_path / "finetune" / "seed-0" / "iter-0", 0.7)
     write_run(tmp_path / "finetune" / "seed-1" / "iter-0", loss)
-    build = lambda seeds: build_runs(str(tmp_path), "t", ["finetune"], seeds, 1, str(manifest), str(manifest), None)
+    folders = [str(tmp_path / "finetune" / f"seed-{seed}" / "iter-0") for seed in (0, 1)]
+    build = lambda seeds: build_runs(folders[: len(seeds)], "t", str(manifest), str(manifest), None)
     assert build([0])["top1"].tolist() == [0.5]
     with pytest.raises(FailedRun, match=f"seed-1/iter-0/train.json: final_loss is {loss}"):
         build([0, 1])
@@ -123,8 +128,9 @@ def test_the_report_stage_writes_intervals_and_image_level_tests(tmp_path):
         for m in range(2):  # iteration 0 answers at random; the report compares the last
             _write_eval(Path(run_folder(str(results), token, seed, m)), labels, answers if m else rng.random(60) < 0.5)
     out = {name: str(tmp_path / f"{name}.csv") for name in ("report", "runs", "paired")}
-    report(str(results), "t", list(rates), [0, 1, 2], 2, str(manifest), str(manifest), out["report"], out["runs"],
-           out["paired"])
+    folders = [run_folder(str(results), token, seed, None if token.endswith("fusion") else m)
+               for token in rates for seed in range(3) for m in ([0] if token.endswith("fusion") else range(2))]
+    report("t", folders, str(manifest), str(manifest), out["report"], out["runs"], out["paired"])
     paired = pd.read_csv(out["paired"], keep_default_na=False, na_values=[""])
     assert list(paired.columns) == PAIRED_COLUMNS
     pairs = {("selective", "finetune"), ("selective", "fusion"), ("fusion", "finetune"), ("fusion", "selective")}

@@ -12,7 +12,7 @@ from conftest import REPO, default_config
 from workflow.banks import BANKS, check_banks
 from workflow.banks import lookup as bank_spec
 from workflow.kinds import KINDS, images_folder, made_folders, relations, user_root
-from workflow.methods import FUSION, METHODS, NAMES, PER_BANK, SELECTIVE, check_methods, lookup, uses_bank
+from workflow.methods import FUSION, METHODS, SELECTIVE, check_methods, lookup, uses_bank
 
 
 def test_unknown_method_is_named_with_the_known_ones():
@@ -27,12 +27,12 @@ def test_methods_that_read_another_need_it():
         check_methods(["finetune", FUSION])
     with pytest.raises(ValueError, match="joint-random matches selective's counts; add selective"):
         check_methods(["joint-random"])
-    check_methods(list(NAMES))
+    check_methods(list(METHODS))
 
 
 def test_bank_use():
-    assert set(PER_BANK) <= {SELECTIVE, FUSION} | set(METHODS)
-    assert [m for m in NAMES if uses_bank(m)] == ["selective-noiter", "selective", "selective-scratch",
+    assert [m for m, spec in METHODS.items() if spec.per_bank] == [SELECTIVE, FUSION]
+    assert [m for m in METHODS if uses_bank(m)] == ["selective-noiter", "selective", "selective-scratch",
                                                  "selective-dtnh", "fusion"]
 
 
@@ -41,7 +41,7 @@ def test_every_method_has_a_readme_row():
     section = readme.split("## Methods", 1)[1].split("\n## ", 1)[0]
     rows = {name for line in section.splitlines() if line.startswith("| `")
             for name in re.findall(r"`([\w-]+)`", line.split("|")[1])}
-    assert set(NAMES) == rows
+    assert set(METHODS) == rows
 
 
 def test_bank_settings_are_unchanged():

@@ -32,8 +32,8 @@ import pandas as pd
 from .datasets import read_manifest
 from .evaluation import mean_class_accuracy, top1
 from .io import read_json
-from .layout import run_folder, run_token, split_token
 from .methods import FUSION, METHODS, SELECTIVE
+from .plan.layout import parse_run_folder, run_token, split_token
 from .statistics import compare
 
 ACCURACIES = ["top1", "mean_class_acc"]
@@ -114,50 +114,58 @@ def _row(run: Path, relatedness: Relatedness | None, n_targets: int) -> dict:
     return row
 
 
-def build_runs(results: str, target: str, runs: list[str], seeds: list[int], iterations: int,
-               target_manifest: str, source_manifest: str, relations: str | None, excluded: int = 0) -> pd.DataFrame:
-    """One row per run, seed and iteration (the run folders of ``workflow.layout``).
+def build_runs(folders: list[str], target: str, target_manifest: str, source_manifest: str, relations: str | None,
+               excluded: int = 0) -> pd.DataFrame:
+    """One row per run folder (``workflow.plan.layout``), in their order: per run, seed and iteration.
 
-    A ``bank-<b>/fusion`` token averages the iterations of ``bank-<b>/selective``. ``excluded``: the
-    source images the leakage audit kept out, the excluded_sources of the methods that borrow.
+    The seed folder of a method that is not trained (fusion) is the average of the iterations of
+    the method it reads, in its bank: the last iteration's row, the sum of their training times.
+    ``excluded``: the source images the leakage audit kept out, the excluded_sources of the methods
+    that borrow.
     """
     targets = read_manifest(target_manifest)
     relatedness = Relatedness(relations, targets, read_manifest(source_manifest)) if relations else None
+    parsed = [(folder, *parse_run_folder(folder)) for folder in folders]
+    trained = {(token, seed, m): _row(Path(folder), relatedness, len(targets))
+               for folder, token, seed, m in parsed if m is not None}
     rows = []
-    for token in runs:
+    for folder, token, seed, m in parsed:
         method, bank = split_token(token)
-        for seed in seeds:
-            borrows = method == FUSION or METHODS[method].borrows is not None
-            key = {"target": target, "method": method, "bank": bank, "seed": seed}
-            if method == FUSION:
-                selective = run_token(SELECTIVE, bank)
-                parts = [_row(Path(run_folder(results, selective, seed, m)), None, len(targets)) for m in range(iterations)]
-                row = _accuracy(Path(run_folder(results, token, seed)) / "eval.csv")
-                row.update({k: parts[-1][k] for k in ("n_source_images", "n_pairs", "mean_k")},
-                           train_seconds=sum(p["train_seconds"] for p in parts))
-                rows.append({**key, "iteration": iterations - 1, **row, "excluded_sources": excluded})
-                continue
-            for m in range(iterations):
-                row = _row(Path(run_folder(results, token, seed, m)), relatedness, len(targets))
-                rows.append({**key, "iteration": m, **row, "excluded_sources": excluded if borrows else 0})
+        spec = METHODS[method]
+        key = {"target": target, "method": method, "bank": bank, "seed": seed}
+        excluded_sources = excluded if spec.borrows is not None else 0
+        if spec.trained:
+            rows.append({**key, "iteration": m, **trained[(token, seed, m)], "excluded_sources": excluded_sources})
+            continue
+        read = run_token(spec.reads, bank or None)
+        parts = [row for (t, s, _), row in sorted(trained.items(), key=lambda item: item[0][2]) if (t, s) == (read, seed)]
+        if not parts:
+            raise ValueError(f"{folder}: {method} averages the iterations of {read}, whose folders of seed {seed} "
+                             "the report was not given")
+        row = _accuracy(Path(folder) / "eval.csv")
+        row.update({k: parts[-1][k] for k in ("n_source_images", "n_pairs", "mean_k")},
+                   train_seconds=sum(p["train_seconds"] for p in parts))
+        rows.append({**key, "iteration": len(parts) - 1, **row, "excluded_sources": excluded_sources})
     frame = pd.DataFrame(rows)
     return frame.reindex(columns=RUN_COLUMNS + [c for c in CENTER_ACCURACIES if c in frame])
 
 
-def last_answers(results: str, runs: list[str], seeds: list[int], iterations: int) -> pd.DataFrame:
-    """Right or wrong per test image of every run at the last iteration: method, bank, seed, index
+def last_answers(folders: list[str]) -> pd.DataFrame:
+    """Right or wrong per test image of every run at its last iteration: method, bank, seed, index
     (the test manifest's), label, correct (the image-level tests of ``paired_differences``).
 
-    Fusion's eval.csv sits beside its seeds' iterations (it is the last iteration's, averaged).
+    The seed folder of fusion holds one eval.csv (the last iteration's, averaged).
     """
+    last = {}  # (token, seed) -> its last folder
+    for folder in folders:
+        token, seed, iteration = parse_run_folder(folder)
+        if (token, seed) not in last or (iteration or 0) > last[(token, seed)][0]:
+            last[(token, seed)] = (iteration or 0, folder)
     frames = []
-    for token in runs:
+    for (token, seed), (_, folder) in last.items():
         method, bank = split_token(token)
-        for seed in seeds:
-            folder = run_folder(results, token, seed, None if method == FUSION else iterations - 1)
-            frame = pd.read_csv(Path(folder) / "eval.csv", usecols=["index", "label", "prediction"])
-            frames.append(frame.assign(method=method, bank=bank, seed=seed,
-                                       correct=frame["label"] == frame["prediction"]))
+        frame = pd.read_csv(Path(folder) / "eval.csv", usecols=["index", "label", "prediction"])
+        frames.append(frame.assign(method=method, bank=bank, seed=seed, correct=frame["label"] == frame["prediction"]))
     return pd.concat(frames, ignore_index=True).reindex(columns=ANSWER_COLUMNS)
 
 

@@ -1,7 +1,7 @@
 """The paper table of a target: table.md and table.tex (booktabs), from report.csv and paired.csv.
 
 One row per method at its last iteration (fusion: the average of selective's iterations), named
-as the paper's tables name them (``methods.PAPER_NAMES``): mean-class accuracy and top-1 as
+as the paper's tables name them (``methods.Method.paper_name``): mean-class accuracy and top-1 as
 mean +- standard deviation over seeds, and selective's paired difference to the row (the main
 filter bank's selective, in mean-class accuracy) with its 95% interval and verdict from
 paired.csv (``workflow.statistics``: the t interval over seeds, or with one seed the bootstrap
@@ -15,7 +15,7 @@ import math
 
 import pandas as pd
 
-from .methods import FUSION, PAPER_NAMES, SELECTIVE
+from .methods import METHODS, SELECTIVE
 from .statistics import FROM_IMAGES, FROM_SEEDS
 
 HEADER = ("Method", "Mean-class acc. (%)", "Top-1 (%)", "Selective minus row (points) [95% interval]", "Verdict")
@@ -25,7 +25,7 @@ LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", 
 
 def paper_name(method: str, bank: str, banks: int) -> str:
     """The paper's name of a method's row, with its filter bank when the report has several."""
-    name = PAPER_NAMES.get(method, method)
+    name = METHODS[method].paper_name if method in METHODS else method
     return f"{name} ({bank} bank)" if bank and banks > 1 else name
 
 
@@ -33,7 +33,7 @@ def table_rows(report: pd.DataFrame, paired: pd.DataFrame, main_bank: str) -> li
     """The rows of the table, best mean-class accuracy first: name, the accuracies, the difference."""
     report = report.assign(bank=report["bank"].fillna(""))
     paired = paired.assign(bank=paired["bank"].fillna(""), baseline_bank=paired["baseline_bank"].fillna(""))
-    last = report[(report["iteration"] == report["iteration"].max()) | (report["method"] == FUSION)]
+    last = report[report["iteration"] == report["iteration"].max()]  # fusion's row is the last iteration's too
     versus = paired[(paired["method"] == SELECTIVE) & (paired["bank"] == main_bank)
                     & (paired["metric"] == "mean_class_acc")].set_index(["baseline", "baseline_bank"])
     banks = report.loc[report["bank"] != "", "bank"].nunique()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..layout import split_run_folder, split_token
+from ..plan.layout import parse_run_folder, split_token
 from .charts import nice_ticks, small_chart
 from .methods import (
     MAIN_COLOR,
@@ -44,7 +44,7 @@ def read_epochs(paths: Sequence[str]) -> pd.DataFrame:
     each with the method, bank ('' for none), seed and iteration of its run folder in front."""
     frames = []
     for path in paths:
-        token, seed, iteration = split_run_folder(str(Path(path).parent))
+        token, seed, iteration = parse_run_folder(str(Path(path).parent))
         method, bank = split_token(token)
         frame = pd.read_csv(path)
         absent = [c for c in NEEDED if c not in frame]

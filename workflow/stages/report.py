@@ -15,17 +15,15 @@ from ..tables import caption, latex, markdown, table_rows
 log = logging.getLogger(__name__)
 
 
-def report(results: str, target_name: str, runs: list[str], seeds: list[int], iterations: int, target_manifest: str,
-           source_manifest: str, out: str, runs_out: str, paired_out: str, relations: str | None = None,
-           leakage: str | None = None, exclude_splits: list[str] = ()) -> None:
+def report(target_name: str, run_folders: list[str], target_manifest: str, source_manifest: str, out: str,
+           runs_out: str, paired_out: str, relations: str | None = None, leakage: str | None = None,
+           exclude_splits: list[str] = ()) -> None:
     """The comparison tables of one target: runs.csv, report.csv and paired.csv (``workflow.report``).
 
     Args:
-        results: the target's results folder, results/<target>
         target_name: the target's name (a column of the tables)
-        runs: run folders below the results folder: finetune, bank-gabor/selective, ...
-        seeds: the seeds of every run
-        iterations: training iterations per run
+        run_folders: every run's folders, in the order of the rows: results/<target>/<run>/seed-<s>/iter-<m>
+            of trained runs, results/<target>/<run>/seed-<s> of fusion
         target_manifest: the target's train manifest
         source_manifest: the source pool's manifest
         out: report.csv: over seeds
@@ -36,10 +34,9 @@ def report(results: str, target_name: str, runs: list[str], seeds: list[int], it
         exclude_splits: the target splits whose source duplicates no method borrowed
     """
     excluded = len(read_exclusions(leakage, exclude_splits))
-    per_seed = build_runs(results, target_name, runs, seeds, iterations, target_manifest, source_manifest, relations,
-                          excluded)
+    per_seed = build_runs(run_folders, target_name, target_manifest, source_manifest, relations, excluded)
     summary = summarize(per_seed)
-    answers = last_answers(results, runs, seeds, iterations)
+    answers = last_answers(run_folders)
     paired = pd.concat([paired_differences(per_seed, metric, answers) for metric in ("mean_class_acc", "top1")],
                        ignore_index=True)
     write_csv(per_seed, runs_out)
