@@ -15,7 +15,7 @@ stops on (Lite0's random weights stay finite as they are).
    and test splits) and a source pool, written by a process pool; random neighbour lists.
 1. **Job.** ``workflow.stages.training.train``, the real stage function, on ResNet-50 (those random
    weights, saved as the checkpoint it starts from) from manifests, a neighbour table and settings built
-   as ``rules/common.smk`` builds them (``get_train_settings``, selective's first iteration): fit, the
+   as the planner builds them (``workflow.plan.training.training_settings``, selective's first iteration): fit, the
    softmax on the train and test splits, every output file. ``nvidia-smi`` samples the GPU's
    utilisation (the share of time a kernel ran) and memory every 200 ms throughout; the job's phases
    come from its own log lines (setup until "training on", fit until the last epoch line, evaluation
@@ -97,7 +97,7 @@ from workflow.model import build_model, save_checkpoint  # noqa: E402
 from workflow.stages.training import train  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-# the train section's keys of a training job's --settings (rules/common.smk: schedule_settings)
+# the train section's keys of a training job's --settings (workflow/plan/training.py)
 TRAIN_KEYS = ("batch_size", "lr", "head_lr_mult", "lr_step", "momentum", "weight_decay", "flip", "crop_padding",
               "precision", "deterministic", "jpeg_draft", "freeze_bn", "source_weight", "warmup_epochs", "warmup_lr")
 LOOPS = ("ours", "bare", "ours_loader", "bare_loader", "model_alone")
@@ -376,7 +376,7 @@ def neighbour_table(data: Data, k: int, seed: int) -> pd.DataFrame:
 
 
 def job_settings(config: dict, scale: Scale, epochs: int, seed: int) -> dict:
-    """A train job's settings as rules/common.smk builds them (``get_train_settings``, selective's first
+    """A train job's settings as the planner builds them (``training_settings``, selective's first
     iteration), at the benchmark's size and batch, with flips on (photographs, not the demo's textures); the
     workers (``scale.workers``) travel apart, as in the rule."""
     settings = {key: config["train"][key] for key in TRAIN_KEYS}
@@ -661,8 +661,8 @@ class RecipeRun:
 
 
 def recipe_settings(paper: dict, recipe: Recipe, workers: int) -> tuple[str, dict]:
-    """The backbone and a train job's settings under ``paper`` as rules/common.smk builds them
-    (``get_train_settings`` with ``steps_per_iteration``: epochs 0), with ``recipe``'s values in place of
+    """The backbone and a train job's settings under ``paper`` as the planner builds them
+    (``training_settings`` with ``steps_per_iteration``: epochs 0), with ``recipe``'s values in place of
     paper.yaml's where given; each fit sets its own steps (and batch). The heads' warm-up (none in the
     paper's recipe) is left out: its forward passes would start the step clock."""
     train, model = paper["train"], paper["model"]

@@ -81,7 +81,7 @@ def merged_config(paths) -> dict:
 
 
 def train_settings(config: dict, size: int, workers: int) -> TrainSettings:
-    """The train rule's settings (rules/common.smk, schedule_settings) for one epoch at ``size`` px."""
+    """The train rule's settings (workflow/plan/training.py: training_settings) for one epoch at ``size`` px."""
     fields = {f.name for f in dataclasses.fields(TrainSettings)}
     settings = {k: v for k, v in config["train"].items() if k in fields}
     return TrainSettings(**{**settings, "epochs": 1, "seed": 0, "input_size": size, "workers": workers})

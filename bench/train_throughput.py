@@ -46,7 +46,7 @@ from workflow.stages.training import _items
 
 
 def train_settings(config: dict, size: int, seed: int) -> TrainSettings:
-    """The train rule's settings (rules/common.smk, schedule_settings) for one epoch at ``size`` px."""
+    """The train rule's settings (workflow/plan/training.py: training_settings) for one epoch at ``size`` px."""
     fields = {f.name for f in dataclasses.fields(TrainSettings)}
     settings = {k: v for k, v in config["train"].items() if k in fields}
     return TrainSettings(**{**settings, "epochs": 1, "seed": seed, "input_size": size})

@@ -18,6 +18,7 @@ from scipy.io import savemat
 from snakemake.utils import update_config
 
 from workflow.methods import METHODS
+from workflow.plan.layout import parse_run_folder
 
 PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
 
@@ -113,8 +114,8 @@ def test_each_paper_config_plans_the_papers_setting(tmp_path, target_config):
         assert settings["augmentation"] == "scale" and settings["scale_sizes"] == [256, 480]
         assert settings["test_resize"] == 256 and settings["test_crops"] == 10 and settings["input_size"] == 224
         assert "--arch resnet152" in command
-    runs = re.search(r"--runs (.*?) --seeds", commands(output, "report")[0]).group(1).split()
-    assert {run.split("/")[-1] for run in runs} == set(config["methods"])
+    folders = re.search(r"--run-folders (.*?) --", commands(output, "report")[0]).group(1).split()
+    assert {parse_run_folder(folder)[0].split("/")[-1] for folder in folders} == set(config["methods"])
 
 
 def test_the_report_warns_where_the_weights_were_pretrained_on_the_pool(tmp_path):

@@ -45,6 +45,8 @@ def read_epochs(paths: Sequence[str]) -> pd.DataFrame:
     frames = []
     for path in paths:
         token, seed, iteration = parse_run_folder(str(Path(path).parent))
+        if iteration is None:
+            raise ValueError(f"{path}: not a run folder of a trained run, <results>/<run token>/seed-<s>/iter-<m>")
         method, bank = split_token(token)
         frame = pd.read_csv(path)
         absent = [c for c in NEEDED if c not in frame]
