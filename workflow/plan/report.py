@@ -57,11 +57,6 @@ class ReportJobs(Layout):
     def report_settings(self, wildcards) -> str:
         return self.exclusion_settings()
 
-    def table_inputs(self, wildcards) -> dict:
-        target = wildcards.target
-        return {"report": fill(REPORT, target=target), "runs": fill(RUNS, target=target),
-                "paired": fill(PAIRED, target=target), "test": self.target_manifest(target, "test")}
-
     # ------------------------------------------------------------ the page
 
     def class_tables(self, target: str) -> dict:
