@@ -19,9 +19,8 @@ import time
 import torch
 from torch.nn import functional as F
 
-from workflow.joint import set_gradients
 from workflow.model import JointNet
-from workflow.regularizers import make_regularizer
+from workflow.regularizers import make_regularizer, set_gradients
 
 OBJECTIVES = {  # name: (regularizer, dtnh)
     "finetune": ("none", False),
@@ -56,7 +55,10 @@ def main() -> None:
             start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(images, "target"), labels)
-            set_gradients(model, loss, None, reg, images, dtnh)
+            # as in joint.fit: L2-SP's gradient is analytic, a feature-map penalty is a loss
+            analytic = reg if reg is not None and reg.analytic else None
+            penalty = reg.penalty(images) if reg is not None and analytic is None else None
+            set_gradients(model, loss, penalty, analytic, dtnh)
             optimizer.step()
             if round_ >= 2:
                 times.append(time.perf_counter() - start)

@@ -8,7 +8,8 @@ source images too. The loss is
 
 optimised by SGD with momentum; the learning rate drops by 10x after ``lr_step`` of the steps.
 An optional regularizer Omega and DTNH's projection of everything but the target loss
-against the target gradient are described in ``regularizers.py``.
+against the target gradient are described in ``regularizers.py``, whose ``set_gradients`` fills
+each step's gradients.
 With no neighbours this is plain fine-tuning, and with the source set as the "target" it is
 the pretraining of the backbone on the source classes. ``predict`` gives a head's softmax on
 deterministic views (a center crop, or ten crops), for the entropy table and the evaluation. Images come from
@@ -24,7 +25,8 @@ import logging
 import re
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -33,7 +35,7 @@ from torch.nn import functional as F
 
 from . import kernels
 from .loading import PairLoader, EvaluationViews, TrainCrops, to_device, view_batches
-from .regularizers import inner, make_regularizer, remove_conflict_
+from .regularizers import make_regularizer, set_gradients
 from .resume import Resume
 from .stopping import Stopped, StopRequest
 
@@ -302,6 +304,98 @@ class Tally:
         return row
 
 
+@dataclass
+class Progress:
+    """How far a fit has come: what resume.pt keeps besides the state dicts and random states.
+
+    Where it starts (``first_epoch``, and ``partial``: the ``Tally.saved`` of the mini-batches of it
+    already done, {} for none), the images seen, the mini-batches whose gradient DTNH projected (a
+    device tensor: counting them never waits for the device), the last epoch's loss, epochs.csv's
+    rows so far, and ``start``, the clock at the fit's start (moved back by a saved run's seconds).
+    """
+
+    start: float
+    projected: torch.Tensor
+    first_epoch: int = 0
+    partial: dict = field(default_factory=dict)
+    seen: int = 0
+    loss: float = float("nan")
+    rows: list = field(default_factory=list)
+
+
+class Checkpoints:
+    """A fit's saved states (``resume``; None keeps none): the saved state of this job restored into
+    the fit's model, optimizer, schedule, loss scaler, torch's random generators and ``progress``,
+    and the state saved after an epoch when it is due and at a stop request. That is all a rerun
+    needs to end with the uninterrupted fit's weights, bit for bit (``resume.py``)."""
+
+    def __init__(self, resume: Resume | None, model: nn.Module, optimizer, scheduler, scaler, device: torch.device,
+                 progress: Progress):
+        self.resume, self.model, self.optimizer, self.scheduler = resume, model, optimizer, scheduler
+        self.scaler, self.device, self.progress = scaler, device, progress
+
+    def restore(self) -> bool:
+        """Continue from the saved state if ``resume`` holds one of this job (``Resume.load``): the
+        model, optimizer, schedule, loss scaler and random generators take its values, ``progress``
+        its counts. False, and nothing changed, without one."""
+        state = self.resume.load() if self.resume else None
+        if not state:
+            return False
+        progress = self.progress
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        progress.first_epoch, progress.seen, progress.loss = state["epoch"] + 1, state["seen"], state["loss"]
+        progress.projected += state["projected"]
+        progress.partial = state.get("partial") or {}
+        progress.rows = list(state.get("epochs", []))
+        if "rng" in state:
+            torch.set_rng_state(state["rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        progress.start -= state["seconds"]
+        return True
+
+    def state(self, epoch: int, **extra) -> dict:
+        """The state after epoch ``epoch`` (and ``extra``: a stop's ``partial``), as resume.pt keeps it.
+        ``restore`` reads these keys back from the files of earlier runs too: keep them."""
+        progress = self.progress
+        state = {"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "seen": progress.seen, "projected": int(progress.projected),
+                 "loss": progress.loss, "rng": torch.get_rng_state(), "seconds": time.perf_counter() - progress.start,
+                 "epochs": progress.rows, **extra}
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        return state
+
+    def epoch_done(self, epoch: int, last: bool) -> None:
+        """Save the state after epoch ``epoch`` if it is due (``Resume.due``: never after the last, whose
+        outputs follow at once); the state dicts are formed only then."""
+        if self.resume and self.resume.due(last_epoch=last):
+            self.resume.save(self.state(epoch))
+
+    def stop(self, requested: str, epoch: int, epochs: int, tally: Tally) -> NoReturn:
+        """Save the state of the step just taken, mini-batch ``tally.batch`` of epoch ``epoch``, and raise
+        Stopped: a stop request (``requested``, the signal's name) ends the fit there, where a rerun
+        takes it up (``stopping.py``)."""
+        if self.resume:
+            self.resume.save(self.state(epoch - 1, partial=tally.saved()))
+        raise Stopped(f"stopped on {requested} in epoch {epoch + 1} of {epochs}, after mini-batch {tally.batch}"
+                      + (f"; state saved to {self.resume.path}" if self.resume else ""))
+
+
+def check_diverged(loss: float, epoch: int, epochs: int, lr: float) -> None:
+    """Raise TrainingDiverged if epoch ``epoch``'s mean loss is not finite: weights that have gone to
+    inf or nan predict noise, and every later epoch and job would build on them."""
+    if not np.isfinite(loss):
+        raise TrainingDiverged(f"training diverged: loss {loss} in epoch {epoch + 1} of {epochs} "
+                               f"(lr {lr}); lower the learning rate or warm the heads up")
+
+
 def fit(model, target_items, settings: TrainSettings, device, source_items=None, neighbours=None, head="target",
         anchor: nn.Module | None = None, resume: Resume | None = None, optimizer_state: dict | None = None) -> dict:
     """Train ``model`` in place for ``settings.epochs`` epochs; return timing and loss figures.
@@ -309,7 +403,7 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
     target_items / source_items: lists of (path, label); neighbours: per target index, an
     array of source indices (None trains on the targets alone, through head ``head``).
     ``anchor`` is the starting model that ``settings.regularizer`` pulls toward. With ``resume``
-    the state is saved after epochs and a matching saved state is continued from (``resume``).
+    the state is saved after epochs and a matching saved state is continued from (``Checkpoints``).
     ``optimizer_state`` (the previous iteration's, in a run with one schedule) carries its
     momentum over; the returned figures hold the final one under ``optimizer_state``.
     """
@@ -333,52 +427,25 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
     regularizer = make_regularizer(settings.regularizer, model, anchor, settings.alpha, settings.beta, list(settings.layers))
     analytic = regularizer if regularizer is not None and regularizer.analytic else None
     loader = make_loader(target_items, source_items, neighbours, settings, device)
-    start, seen, last_loss, first_epoch = time.perf_counter(), 0, float("nan"), 0
-    projected = torch.zeros((), dtype=torch.int64, device=device)
-    partial = {}  # the tally of an epoch stopped mid-way
-    rows = []  # epochs.csv
-    state = resume.load() if resume else None
-    if state:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        first_epoch, seen, last_loss = state["epoch"] + 1, state["seen"], state["loss"]
-        projected += state["projected"]
-        partial = state.get("partial") or {}
-        rows = list(state.get("epochs", []))
-        if "rng" in state:
-            torch.set_rng_state(state["rng"])
-        if "cuda_rng" in state and device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
-        if scaler is not None and "scaler" in state:
-            scaler.load_state_dict(state["scaler"])
-        start -= state["seconds"]
-    else:
-        rows = warm_up_heads(model, loader, settings, device, dtype)
+    progress = Progress(time.perf_counter(), torch.zeros((), dtype=torch.int64, device=device))
+    checkpoints = Checkpoints(resume, model, optimizer, scheduler, scaler, device, progress)
+    if not checkpoints.restore():
+        progress.rows = warm_up_heads(model, loader, settings, device, dtype)
     model.train()
     if settings.freeze_bn:
         freeze_batch_norm(model)
-
-    def training_state(epoch: int, **extra) -> dict:
-        state = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "seen": seen, "projected": int(projected), "loss": last_loss,
-                 "rng": torch.get_rng_state(), "seconds": time.perf_counter() - start, "epochs": rows, **extra}
-        if device.type == "cuda":
-            state["cuda_rng"] = torch.cuda.get_rng_state(device)
-        if scaler is not None:
-            state["scaler"] = scaler.state_dict()
-        return state
 
     # the regularizer's coefficient decays per epoch of the run (settings.decay): epochs before this fit count
     decayed_epochs = settings.first_epoch + settings.first_step // plan.steps_per_epoch
     steps_before = settings.first_step if settings.steps else settings.first_epoch * plan.steps_per_epoch
     # one pass of the loader over all epochs left: its workers decode the next epoch's first
     # batches while this epoch's last steps run
-    batches = loader.epochs(range(first_epoch, plan.epochs), skip=partial.get("batch", 0))
+    batches = loader.epochs(range(progress.first_epoch, plan.epochs), skip=progress.partial.get("batch", 0))
     with StopRequest() as stop:
-        for epoch in range(first_epoch, plan.epochs):
-            tally, partial = Tally(device, **partial), {}
-            epoch_started, lr, projected_before = time.perf_counter(), optimizer.param_groups[0]["lr"], int(projected)
+        for epoch in range(progress.first_epoch, plan.epochs):
+            tally = Tally(device, **(progress.partial if epoch == progress.first_epoch else {}))
+            epoch_started, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
+            projected_before = int(progress.projected)
             if regularizer is not None:
                 regularizer.weight = settings.decay ** (decayed_epochs + epoch)
             for batch in itertools.islice(batches, plan.batches(epoch) - tally.batch):
@@ -395,10 +462,10 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
                 coefficient = set_gradients(model, losses[head], other, analytic, settings.dtnh,
                                             scale=gradient_scale(scaler, group, device))
                 if coefficient is not None:
-                    projected += coefficient != 0
+                    progress.projected += coefficient != 0
                 tally.add(losses[head] if source is None else losses[head].double() + source.double(),
                           logits[head], labels[head], losses, logits, labels)
-                seen += len(images)
+                progress.seen += len(images)
                 if tally.batch % plan.accumulate and tally.batch < plan.batches(epoch):
                     continue  # the step's gradient is still accumulating
                 if scaler is None:
@@ -408,27 +475,23 @@ def fit(model, target_items, settings: TrainSettings, device, source_items=None,
                     scaler.update()
                 scheduler.step()
                 if stop.requested:
-                    if resume:
-                        resume.save(training_state(epoch - 1, partial=tally.saved()))
-                    raise Stopped(f"stopped on {stop.requested} in epoch {epoch + 1} of {plan.epochs}, "
-                                  f"after mini-batch {tally.batch}" + (f"; state saved to {resume.path}" if resume else ""))
-            last_loss = float(tally.total) / max(tally.count, 1)
-            if not np.isfinite(last_loss):
-                raise TrainingDiverged(f"training diverged: loss {last_loss} in epoch {epoch + 1} of {plan.epochs} "
-                                       f"(lr {settings.lr}); lower the learning rate or warm the heads up")
-            rate = seen / (time.perf_counter() - start)
-            log.info("epoch %d/%d  loss %.4f  %s acc %.3f  %.0f img/s", epoch + 1, plan.epochs, last_loss, head,
+                    checkpoints.stop(stop.requested, epoch, plan.epochs, tally)
+            progress.loss = float(tally.total) / max(tally.count, 1)
+            check_diverged(progress.loss, epoch, plan.epochs, settings.lr)
+            rate = progress.seen / (time.perf_counter() - progress.start)
+            log.info("epoch %d/%d  loss %.4f  %s acc %.3f  %.0f img/s", epoch + 1, plan.epochs, progress.loss, head,
                      int(tally.correct) / max(tally.count, 1), rate)
             steps = min((epoch + 1) * plan.steps_per_epoch, plan.steps) - epoch * plan.steps_per_epoch
-            share = (int(projected) - projected_before) / plan.batches(epoch) if settings.dtnh else None  # per mini-batch
-            rows.append(tally.row("train", steps_before // plan.steps_per_epoch + epoch + 1,
-                                  steps_before + epoch * plan.steps_per_epoch + steps, lr,
-                                  time.perf_counter() - epoch_started, share))
-            if resume and resume.due(last_epoch=epoch == plan.epochs - 1):  # state dicts only when saved
-                resume.save(training_state(epoch))
-    return {"train_seconds": time.perf_counter() - start, "images_seen": seen, "final_loss": last_loss,
-            "steps": plan.steps, "mini_batches": plan.mini_batches, "projected_steps": int(projected),
-            "optimizer_state": optimizer.state_dict(), "epochs": rows}
+            share = ((int(progress.projected) - projected_before) / plan.batches(epoch)  # per mini-batch
+                     if settings.dtnh else None)
+            progress.rows.append(tally.row("train", steps_before // plan.steps_per_epoch + epoch + 1,
+                                           steps_before + epoch * plan.steps_per_epoch + steps, lr,
+                                           time.perf_counter() - epoch_started, share))
+            checkpoints.epoch_done(epoch, last=epoch == plan.epochs - 1)
+    return {"train_seconds": time.perf_counter() - progress.start, "images_seen": progress.seen,
+            "final_loss": progress.loss, "steps": plan.steps, "mini_batches": plan.mini_batches,
+            "projected_steps": int(progress.projected), "optimizer_state": optimizer.state_dict(),
+            "epochs": progress.rows}
 
 
 def gradient_scale(scaler, group: int, device) -> torch.Tensor | None:
@@ -438,59 +501,6 @@ def gradient_scale(scaler, group: int, device) -> torch.Tensor | None:
         return None
     scale = scaler.scale(torch.ones((), device=device)) if scaler is not None else torch.ones((), device=device)
     return scale / group if group > 1 else scale
-
-
-def set_gradients(model: nn.Module, main_loss, other_loss, analytic, dtnh: bool, scale=None) -> torch.Tensor | None:
-    """Fill every trained parameter's ``.grad`` for one step; return DTNH's removed coefficient (a 0-d
-    tensor; None without DTNH or with nothing to project).
-
-    Without DTNH the gradient is that of main + other + Omega. With DTNH, g_J is the gradient of
-    the main (target) loss alone, g_O that of the rest, and the step is g_J + g_O with g_O's
-    conflicting component removed: (1 - c) g_J + g_O (``regularizers.remove_conflict_``). An
-    ``analytic`` regularizer (L2-SP) adds its g_O in place, never formed, so DTNH costs it two
-    inner products; other regularizers' penalties are part of ``other_loss``. ``scale`` is fp16's
-    loss scale (a 0-d tensor): every gradient, the analytic one too, comes out scaled by it, for
-    the scaler to unscale at the step. Nothing here waits for the device.
-    """
-    params = [p for p in model.parameters() if p.requires_grad]
-    if scale is not None:
-        main_loss = main_loss * scale
-        other_loss = None if other_loss is None else other_loss * scale
-    if not dtnh:
-        (main_loss if other_loss is None else main_loss + other_loss).backward()
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-        if analytic is not None:
-            analytic.add_gradient_({p: p.grad for p in params}, scale)
-        return None
-    g_j = _gradients(main_loss, params, retain_graph=other_loss is not None)
-    g_o = _gradients(other_loss, params) if other_loss is not None else None
-    if g_o is not None and analytic is not None:
-        analytic.add_gradient_(dict(zip(params, g_o)), scale)
-    if g_o is not None:
-        dot = inner(g_j, g_o)
-    elif analytic is not None:
-        dot = analytic.dot(dict(zip(params, g_j)), scale)
-    else:
-        dot = None  # nothing to project
-    coefficient = remove_conflict_(g_j, dot) if dot is not None else None
-    with torch.no_grad():
-        if g_o is not None:
-            torch._foreach_add_(g_j, g_o)
-        elif analytic is not None:
-            analytic.add_gradient_(dict(zip(params, g_j)), scale)
-    for p, g in zip(params, g_j):
-        if p.grad is None:
-            p.grad = g
-        else:  # a step accumulating several mini-batches
-            p.grad.add_(g)
-    return coefficient
-
-
-def _gradients(loss, params, retain_graph: bool = False) -> list[torch.Tensor]:
-    grads = torch.autograd.grad(loss, params, retain_graph=retain_graph, allow_unused=True)
-    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
 @torch.no_grad()

@@ -21,6 +21,7 @@ loss: the borrowed source images then cannot pull against the target task either
 
 Training takes that step as (1 - c) g_J + g_O, c = min(0, <g_O, g_J>) / ||g_J||^2
 (``remove_conflict_``): the same vector, for which L2-SP's g_O is added in place, never formed.
+``set_gradients`` fills a training step's gradients, with DTNH or without.
 
 Each regularizer's ``weight`` multiplies its coefficients (alpha, beta): DTNH's recipe decays
 them per epoch by a ratio in (0, 1] (``TrainSettings.decay``); it is 1 until training sets it.
@@ -58,8 +59,64 @@ def remove_conflict_(g_j: list[torch.Tensor], dot: torch.Tensor) -> torch.Tensor
     return coefficient
 
 
+def set_gradients(model: nn.Module, main_loss, other_loss, analytic, dtnh: bool, scale=None) -> torch.Tensor | None:
+    """Fill every trained parameter's ``.grad`` for one step; return DTNH's removed coefficient (a 0-d
+    tensor; None without DTNH or with nothing to project).
+
+    Without DTNH the gradient is that of main + other + Omega. With DTNH, g_J is the gradient of
+    the main (target) loss alone, g_O that of the rest, and the step is g_J + g_O with g_O's
+    conflicting component removed: (1 - c) g_J + g_O (``remove_conflict_``). An
+    ``analytic`` regularizer (L2-SP) adds its g_O in place, never formed, so DTNH costs it two
+    inner products; other regularizers' penalties are part of ``other_loss``. ``scale`` is fp16's
+    loss scale (a 0-d tensor): every gradient, the analytic one too, comes out scaled by it, for
+    the scaler to unscale at the step. Nothing here waits for the device.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if scale is not None:
+        main_loss = main_loss * scale
+        other_loss = None if other_loss is None else other_loss * scale
+    if not dtnh:
+        (main_loss if other_loss is None else main_loss + other_loss).backward()
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        if analytic is not None:
+            analytic.add_gradient_({p: p.grad for p in params}, scale)
+        return None
+    g_j = _gradients(main_loss, params, retain_graph=other_loss is not None)
+    g_o = _gradients(other_loss, params) if other_loss is not None else None
+    if g_o is not None and analytic is not None:
+        analytic.add_gradient_(dict(zip(params, g_o)), scale)
+    if g_o is not None:
+        dot = inner(g_j, g_o)
+    elif analytic is not None:
+        dot = analytic.dot(dict(zip(params, g_j)), scale)
+    else:
+        dot = None  # nothing to project
+    coefficient = remove_conflict_(g_j, dot) if dot is not None else None
+    with torch.no_grad():
+        if g_o is not None:
+            torch._foreach_add_(g_j, g_o)
+        elif analytic is not None:
+            analytic.add_gradient_(dict(zip(params, g_j)), scale)
+    for p, g in zip(params, g_j):
+        if p.grad is None:
+            p.grad = g
+        else:  # a step accumulating several mini-batches
+            p.grad.add_(g)
+    return coefficient
+
+
+def _gradients(loss, params, retain_graph: bool = False) -> list[torch.Tensor]:
+    """d loss / d p for each of ``params``, zeros for those the loss does not reach."""
+    grads = torch.autograd.grad(loss, params, retain_graph=retain_graph, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+
 class L2SP:
-    """alpha ||w_b - w0_b||^2 + beta ||w_h||^2, with the analytic gradient."""
+    """alpha ||w_b - w0_b||^2 + beta ||w_h||^2 through its analytic gradient alone: training needs
+    <g, d Omega / d w> (``dot``) and g + d Omega / d w (``add_gradient_``), never Omega or its gradient
+    as tensors of their own."""
 
     analytic = True
     weight = 1.0
@@ -71,17 +128,6 @@ class L2SP:
         self.anchors = [anchors[name].detach().to(p.device).clone()
                         for name, p in model.backbone.named_parameters() if p.requires_grad]
         self.heads = [p for p in model.heads.parameters() if p.requires_grad]
-
-    def penalty(self) -> torch.Tensor:
-        drift = sum(torch.sum((p - a) ** 2) for p, a in zip(self.backbone, self.anchors))
-        return self.weight * (self.alpha * drift + self.beta * sum(torch.sum(p**2) for p in self.heads))
-
-    def gradient(self) -> dict[nn.Parameter, torch.Tensor]:
-        """d Omega / d w for every regularized parameter, without autograd."""
-        alpha, beta = self.weight * self.alpha, self.weight * self.beta
-        grads = {p: 2 * alpha * (p.detach() - a) for p, a in zip(self.backbone, self.anchors)}
-        grads.update({p: 2 * beta * p.detach() for p in self.heads})
-        return grads
 
     def _terms(self):
         """(parameter, anchor or None, weight) for every term of Omega."""

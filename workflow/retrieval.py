@@ -103,10 +103,15 @@ def key_side(q: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def symmetric_kl(p: np.ndarray, q: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """D(p, q) for all pairs through the inner-product form: (n_p, n_q) float32."""
-    query, a_p = query_side(p, weights)
-    key, a_q = key_side(q, weights)
-    return (a_p[:, None] + a_q[None, :] - query @ key.T).astype(np.float32)
+    """D(p, q) for all pairs of smoothed histograms through the inner-product form: (n_p, n_q) float32."""
+    return symmetric_kl_of_sides(query_side(p, weights), key_side(q, weights))
+
+
+def symmetric_kl_of_sides(query: tuple[np.ndarray, np.ndarray], key: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """D = a_p + a_q - < [w p, w log p], [log q, q] > for all pairs, from a ``query_side`` and a
+    ``key_side`` (the targets' side is formed once for all source blocks): (n_p, n_q) float32."""
+    (query_features, a_p), (key_features, a_q) = query, key
+    return (a_p[:, None] + a_q[None, :] - query_features @ key_features.T).astype(np.float32)
 
 
 def merge_topk(
@@ -140,7 +145,7 @@ class TopK:
         self.weights, self.k, self.eps, self.divergence = weights, k, eps, divergence
         self.targets = smooth(targets, eps)
         if divergence == "symmetric_kl":  # Jensen-Shannon works on the smoothed histograms themselves
-            self.query, self.a_p = query_side(self.targets, weights)
+            self.query = query_side(self.targets, weights)
         self.distances = np.empty((len(targets), 0), dtype=np.float32)
         self.ids = np.empty((len(targets), 0), dtype=np.int64)
 
@@ -170,7 +175,6 @@ class TopK:
         if self.divergence == "jensen_shannon":
             block = jensen_shannon(self.targets, sources, self.weights)
         else:
-            key, a_q = key_side(sources, self.weights)
-            block = (self.a_p[:, None] + a_q[None, :] - self.query @ key.T).astype(np.float32)
+            block = symmetric_kl_of_sides(self.query, key_side(sources, self.weights))
         block_ids = np.broadcast_to(ids.astype(np.int64), block.shape)
         self.distances, self.ids = merge_topk(self.distances, self.ids, block, block_ids, self.k)
