@@ -1,9 +1,9 @@
 """The planner: from the validated config, every job's inputs, settings and output paths.
 
 ``rules/*.smk`` hold the rules' shape (outputs from the patterns of ``layout``, logs, resources,
-the shell line) and ask ``Plan`` the rest through one-line adapters in ``rules/common.smk``; the
-policy lives here, in modules of one stage each, where unit tests call it directly instead of
-reading it back out of ``snakemake -n -p``:
+the shell line) and ask the rest of ``PLAN`` (``rules/common.smk``: ``Plan(config)``), whose
+methods are their input functions and params; the policy lives here, in modules of one stage
+each, where unit tests call it directly instead of reading it back out of ``snakemake -n -p``:
 
 - ``layout``: the results layout (patterns, run tokens and folders) and the facts all jobs share;
 - ``data``: exports and manifests; ``retrieval``: descriptors, kNN, neighbour lists, the leakage
