@@ -138,7 +138,7 @@ def build_runs(folders: list[str], target: str, target_manifest: str, source_man
             rows.append({**key, "iteration": m, **trained[(token, seed, m)], "excluded_sources": excluded_sources})
             continue
         read = run_token(spec.reads, bank or None)
-        parts = [row for (t, s, _), row in sorted(trained.items(), key=lambda item: item[0][2]) if (t, s) == (read, seed)]
+        parts = [trained[(read, seed, i)] for i in sorted(i for t, s, i in trained if (t, s) == (read, seed))]
         if not parts:
             raise ValueError(f"{folder}: {method} averages the iterations of {read}, whose folders of seed {seed} "
                              "the report was not given")
